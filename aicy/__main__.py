@@ -1,0 +1,3 @@
+from aicy.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Money and access rules (keys, principals); no SQL."""

@@ -1,0 +1,51 @@
+"""First start: create the admin account and its first key, and the text that tells how to call aicy."""
+
+from __future__ import annotations
+
+from aicy.routing.catalog import EMBEDDED_MODEL_ID
+from aicy.settings import Settings
+from aicy.storage.db import create_engine, migrate
+from aicy.storage.keys import KeyStore
+
+ADMIN_ACCOUNT = "admin"
+
+
+async def first_start(settings: Settings) -> str | None:
+    """Migrate; on an empty database create the admin account and key. Returns the new key, if any."""
+    db = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(db)
+        keys = KeyStore(db)
+        if await keys.count_accounts():
+            return None
+        account = await keys.ensure_account(ADMIN_ACCOUNT, is_admin=True)
+        _, key = await keys.create_key(account, "first key", role="admin")
+        return key.secret
+    finally:
+        await db.dispose()
+
+
+def how_to_call(base_url: str, key: str | None) -> str:
+    shown = key or "YOUR_API_KEY"
+    lines = [f"aicy is ready at {base_url}", ""]
+    if key:
+        lines += ["Your first API key (shown once; aicy keeps only its hash):", "", f"    {key}", ""]
+    else:
+        lines += ["Create an API key with:  .venv/bin/aicy keys create --name my-key", ""]
+    lines += [
+        "Call it with curl:",
+        "",
+        f"curl {base_url}/chat/completions \\",
+        f'  -H "Authorization: Bearer {shown}" \\',
+        '  -H "Content-Type: application/json" \\',
+        f"""  -d '{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", "content": "Say hello."}}]}}'""",
+        "",
+        "Or with Python (pip install openai):",
+        "",
+        "from openai import OpenAI",
+        f'client = OpenAI(base_url="{base_url}", api_key="{shown}")',
+        f'resp = client.responses.create(model="{EMBEDDED_MODEL_ID}", input="Say hello.")',
+        "print(resp.output_text)",
+        "",
+    ]
+    return "\n".join(lines)

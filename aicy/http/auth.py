@@ -1,0 +1,46 @@
+"""Bearer-key authentication: header -> principal, or 401 without echoing any key material."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from aicy.accounting.keys import Principal, hash_secret, looks_like_key
+from aicy.errors import PermissionDenied, Unauthorized
+from aicy.storage.keys import KeyStore
+
+_MISSING = (
+    "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+    "(Authorization: Bearer YOUR_API_KEY)."
+)
+_MALFORMED = "The Authorization header must have the form 'Bearer YOUR_API_KEY'."
+_UNKNOWN = "Incorrect API key provided. Check that the key is complete, with no extra spaces or line breaks."
+
+
+def _presented_key(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header is None:
+        alt = request.headers.get("x-api-key") or request.headers.get("api-key")
+        if alt is None:
+            raise Unauthorized(_MISSING)
+        return alt.strip()
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized(_MALFORMED)
+    return value.strip()
+
+
+async def authenticate(request: Request, keys: KeyStore) -> Principal:
+    secret = _presented_key(request)
+    if not looks_like_key(secret):
+        raise Unauthorized(_UNKNOWN)
+    principal = await keys.principal(hash_secret(secret))
+    if principal is None:
+        raise Unauthorized(_UNKNOWN)
+    return principal
+
+
+async def authenticate_admin(request: Request, keys: KeyStore) -> Principal:
+    principal = await authenticate(request, keys)
+    if not principal.is_admin:
+        raise PermissionDenied("This route needs an admin key.")
+    return principal

@@ -1,0 +1,47 @@
+"""The one place where errors become OpenAI-shaped JSON replies."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from aicy.errors import AicyError, InvalidRequest, NotFound, ServerError
+
+log = logging.getLogger("aicy.http")
+REQUEST_ID_KEY = "aicy.request_id"
+
+
+def render(error: AicyError, request_id: str | None = None) -> Response:
+    headers = dict(error.headers)
+    if request_id:
+        headers["x-request-id"] = request_id
+    return Response(orjson.dumps(error.body()), status_code=error.status, headers=headers,
+                    media_type="application/json")
+
+
+async def on_aicy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AicyError)
+    return render(exc, request.scope.get(REQUEST_ID_KEY))
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: AicyError
+    if exc.status_code == 404:
+        error = NotFound(f"Unknown request URL: {request.method} {request.url.path}.", code="unknown_url")
+    elif exc.status_code == 405:
+        error = InvalidRequest(f"Method {request.method} is not allowed on {request.url.path}.",
+                               code="method_not_allowed", status=405)
+    else:
+        error = AicyError(str(exc.detail), status=exc.status_code, type="invalid_request_error")
+    return render(error, request.scope.get(REQUEST_ID_KEY))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = ServerError("The server had an error while processing your request. Sorry about that!")
+    return render(error, request.scope.get(REQUEST_ID_KEY))

@@ -1,0 +1,105 @@
+"""Thin route handlers: read, authenticate, hand to ``serving``, write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from aicy.http.auth import authenticate
+from aicy.http.body import read_json
+from aicy.http.streaming import ClientGone, EventStreamResponse, unless_disconnected
+from aicy.serving import chat, models, responses
+from aicy.serving.services import Services
+
+CLIENT_CLOSED = 499
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type="application/json")
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def list_models(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    return json_response(models.list_models(services, principal))
+
+
+async def get_model(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    return json_response(models.get_model(services, principal, request.path_params["model_id"]))
+
+
+async def chat_completions(request: Request) -> ASGIApp:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    body = await read_json(request, services.settings.max_body_bytes)
+    call = await chat.start(services, principal, body)
+    headers = {"x-aicy-model": call.model}
+    if call.streaming:
+        return EventStreamResponse(call.stream(), headers)
+    try:
+        return json_response(await unless_disconnected(request.receive, call.complete()), headers=headers)
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED)
+
+
+async def create_response(request: Request) -> ASGIApp:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    body = await read_json(request, services.settings.max_body_bytes)
+    call = await responses.start(services, principal, body)
+    headers = {"x-aicy-model": call.model}
+    if call.streaming:
+        return EventStreamResponse(call.stream(), headers)
+    try:
+        return json_response(await unless_disconnected(request.receive, call.complete()), headers=headers)
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED)
+
+
+async def get_response(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    return json_response(await responses.retrieve(services, principal, request.path_params["response_id"]))
+
+
+async def delete_response(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    return json_response(await responses.delete(services, principal, request.path_params["response_id"]))
+
+
+async def list_input_items(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services.keys)
+    query = {k: v for k, v in request.query_params.items()}
+    page = await responses.list_input_items(services, principal, request.path_params["response_id"], query)
+    return json_response(page)
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    ]

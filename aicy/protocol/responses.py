@@ -1,0 +1,416 @@
+"""Responses API: request parsing, input items, and the event-sequence encoder (streamed or not)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aicy.errors import InvalidRequest, UnsupportedValue
+from aicy.protocol import ids
+from aicy.protocol.chat import message_text
+from aicy.protocol.validation import parse_model, require
+from aicy.types import (
+    JSON,
+    Event,
+    Finish,
+    FinishReason,
+    FunctionTool,
+    GenerationRequest,
+    Message,
+    OutputFormat,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class TextFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class TextConfig(_Open):
+    format: TextFormat | None = None
+    verbosity: str | None = None
+
+
+class ReasoningConfig(_Open):
+    effort: str | None = None
+    summary: str | None = None
+
+
+class ResponseTool(_Open):
+    type: str
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponsesRequest(_Open):
+    model: str
+    input: str | list[Any]
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    store: bool | None = True
+    stream: bool | None = False
+    max_output_tokens: int | None = Field(None, ge=16)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    text: TextConfig | None = None
+    metadata: dict[str, str] | None = None
+    tools: list[ResponseTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: ReasoningConfig | None = None
+    truncation: str | None = None
+    user: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    include: list[str] | None = None
+    background: bool | None = None
+
+    @property
+    def output_format(self) -> OutputFormat:
+        fmt = self.text.format if self.text else None
+        if fmt is None or fmt.type == "text":
+            return OutputFormat()
+        if fmt.type == "json_object":
+            return OutputFormat(type="json_object")
+        return OutputFormat(type="json_schema", name=fmt.name, schema=fmt.schema_ or {}, strict=fmt.strict)
+
+
+def parse_request(body: Any) -> ResponsesRequest:
+    request = parse_model(ResponsesRequest, body)
+    if request.background:
+        raise UnsupportedValue("Background responses are not supported yet.", param="background")
+    fmt = request.text.format if request.text else None
+    if fmt is not None and fmt.type == "json_schema":
+        require(fmt.name is not None, "Missing required parameter: 'text.format.name'.", "text.format.name",
+                "missing_required_parameter")
+        require(fmt.schema_ is not None, "Missing required parameter: 'text.format.schema'.",
+                "text.format.schema", "missing_required_parameter")
+    _check_metadata(request.metadata)
+    if isinstance(request.input, list):
+        for i, item in enumerate(request.input):
+            require(isinstance(item, dict), f"Invalid type for 'input[{i}]': expected an object.",
+                    f"input[{i}]", "invalid_type")
+    return request
+
+
+def _check_metadata(metadata: dict[str, str] | None) -> None:
+    if not metadata:
+        return
+    require(len(metadata) <= 16, "Metadata may have at most 16 keys.", "metadata", "object_above_max_properties")
+    for key, value in metadata.items():
+        require(len(key) <= 64, "Metadata keys may be at most 64 characters.", "metadata", "string_above_max_length")
+        require(len(value) <= 512, "Metadata values may be at most 512 characters.", f"metadata.{key}",
+                "string_above_max_length")
+
+
+def input_items(request: ResponsesRequest) -> list[JSON]:
+    """The request's input as stored items, each with an id (as ``input_items`` lists them)."""
+    if isinstance(request.input, str):
+        return [_message_item("user", request.input)]
+    items = []
+    for i, raw in enumerate(request.input):
+        items.append(_normalise_item(raw, f"input[{i}]"))
+    return items
+
+
+def _message_item(role: str, text: str) -> JSON:
+    kind = "output_text" if role == "assistant" else "input_text"
+    part: JSON = {"type": kind, "text": text}
+    if kind == "output_text":
+        part["annotations"] = []
+    return {"id": ids.message_id(), "type": "message", "role": role, "content": [part], "status": "completed"}
+
+
+def _normalise_item(raw: JSON, param: str) -> JSON:
+    kind = raw.get("type", "message" if "role" in raw else None)
+    if kind == "message":
+        role = raw.get("role")
+        require(role in ("user", "assistant", "system", "developer"),
+                f"Invalid value for '{param}.role': expected user, assistant, system or developer.",
+                f"{param}.role")
+        content = raw.get("content")
+        if isinstance(content, str):
+            item = _message_item(str(role), content)
+            if raw.get("id"):
+                item["id"] = raw["id"]
+            return {**raw, **item} if "phase" in raw else item
+        message_text(content, f"{param}.content")
+        return {**raw, "type": "message", "id": raw.get("id") or ids.message_id(),
+                "status": raw.get("status", "completed")}
+    if kind is None:
+        raise InvalidRequest(f"Missing required parameter: '{param}.type'.", param=f"{param}.type",
+                             code="missing_required_parameter")
+    return {**raw, "id": raw.get("id") or ids.new_id(f"{str(kind)[:3]}_")}
+
+
+def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
+    """Neutral messages for a list of Responses items (function calls become assistant tool calls)."""
+    messages: list[Message] = []
+    for i, item in enumerate(items):
+        where = f"{param}[{i}]"
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            text = message_text(item.get("content"), f"{where}.content")
+            messages.append(Message(role="system" if role in ("system", "developer") else role, content=text))
+        elif kind == "function_call":
+            call = ToolCall(id=str(item.get("call_id")), name=str(item.get("name")),
+                            arguments=str(item.get("arguments") or ""))
+            last = messages[-1] if messages else None
+            if last is not None and last.role == "assistant" and last.tool_calls:
+                messages[-1] = Message(role="assistant", content=last.content,
+                                       tool_calls=(*last.tool_calls, call))
+            else:
+                messages.append(Message(role="assistant", tool_calls=(call,)))
+        elif kind == "function_call_output":
+            output = item.get("output")
+            text = output if isinstance(output, str) else message_text(output, f"{where}.output")
+            messages.append(Message(role="tool", content=text, tool_call_id=str(item.get("call_id"))))
+        elif kind == "reasoning":
+            continue
+        else:
+            raise UnsupportedValue(f"Input item type '{kind}' is not supported.", param=f"{where}.type")
+    return messages
+
+
+def function_tools(request: ResponsesRequest) -> tuple[FunctionTool, ...]:
+    tools = []
+    for i, tool in enumerate(request.tools or []):
+        if tool.type != "function" or not tool.name:
+            raise UnsupportedValue(f"Tool type '{tool.type}' is not supported.", param=f"tools[{i}].type")
+        tools.append(FunctionTool(tool.name, tool.description, tool.parameters, tool.strict))
+    return tuple(tools)
+
+
+def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JSON]) -> GenerationRequest:
+    messages = [Message(role="system", content=request.instructions)] if request.instructions else []
+    messages += to_messages(history, "previous_response_id")
+    messages += to_messages(items)
+    return GenerationRequest(
+        model=request.model,
+        messages=messages,
+        max_output_tokens=request.max_output_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        output_format=request.output_format,
+        tools=function_tools(request),
+        tool_choice=request.tool_choice,
+        reasoning_effort=request.reasoning.effort if request.reasoning else None,
+        parallel_tool_calls=request.parallel_tool_calls is not False,
+    )
+
+
+def usage_json(usage: Usage) -> JSON:
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def skeleton(request: ResponsesRequest, response_id: str, model: str) -> JSON:
+    """The response object as ``response.created`` shows it, echoing the request's parameters."""
+    text = request.text.model_dump(by_alias=True, exclude_none=True) if request.text else {}
+    text.setdefault("format", {"type": "text"})
+    text.setdefault("verbosity", "medium")
+    reasoning = request.reasoning.model_dump(exclude_none=True) if request.reasoning else {}
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "max_tool_calls": None,
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": request.parallel_tool_calls is not False,
+        "previous_response_id": request.previous_response_id,
+        "prompt_cache_key": request.prompt_cache_key,
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "safety_identifier": request.safety_identifier,
+        "service_tier": "default",
+        "store": request.store is not False,
+        "temperature": request.temperature if request.temperature is not None else 1.0,
+        "text": text,
+        "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
+        "tools": [t.model_dump(exclude_none=True) for t in request.tools or []],
+        "top_logprobs": 0,
+        "top_p": request.top_p if request.top_p is not None else 1.0,
+        "truncation": request.truncation or "disabled",
+        "usage": None,
+        "user": request.user,
+        "metadata": request.metadata or {},
+    }
+
+
+@dataclass
+class _Open_Item:
+    index: int
+    item: JSON
+    kind: Literal["message", "reasoning", "function_call"]
+    parts: list[str] = field(default_factory=list)
+
+
+class ResponsesEncoder:
+    """Neutral events in, Responses stream events out; ``response`` holds the final object."""
+
+    def __init__(self, response: JSON) -> None:
+        self.response = response
+        self.sequence = 0
+        self.finish_reason: FinishReason | None = None
+        self.usage = Usage()
+        self._open: _Open_Item | None = None
+        self._tool_items: dict[int, _Open_Item] = {}
+
+    def _event(self, kind: str, **fields: Any) -> JSON:
+        event = {"type": kind, "sequence_number": self.sequence, **fields}
+        self.sequence += 1
+        return event
+
+    def start(self) -> list[JSON]:
+        snapshot = dict(self.response)
+        return [self._event("response.created", response=snapshot),
+                self._event("response.in_progress", response=snapshot)]
+
+    @property
+    def output(self) -> list[JSON]:
+        out: list[JSON] = self.response["output"]
+        return out
+
+    def _add_item(self, kind: Literal["message", "reasoning", "function_call"], item: JSON) -> list[JSON]:
+        events = self._close()
+        opened = _Open_Item(index=len(self.output), item=item, kind=kind)
+        self.output.append(item)
+        self._open = opened
+        events.append(self._event("response.output_item.added", output_index=opened.index, item=dict(item)))
+        return events
+
+    def feed(self, event: Event) -> list[JSON]:
+        if isinstance(event, TextDelta):
+            return self._text(event.text)
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning(event.text)
+        if isinstance(event, ToolCallStart):
+            item = {"id": ids.function_call_item_id(), "type": "function_call", "status": "in_progress",
+                    "call_id": event.id, "name": event.name, "arguments": ""}
+            events = self._add_item("function_call", item)
+            assert self._open is not None
+            self._tool_items[event.index] = self._open
+            return events
+        if isinstance(event, ToolCallDelta):
+            opened = self._tool_items[event.index]
+            opened.parts.append(event.arguments)
+            return [self._event("response.function_call_arguments.delta", item_id=opened.item["id"],
+                                output_index=opened.index, delta=event.arguments)]
+        if isinstance(event, Finish):
+            self.finish_reason = event.reason
+            return self._close()
+        self.usage = event
+        return []
+
+    def _text(self, text: str) -> list[JSON]:
+        events: list[JSON] = []
+        if self._open is None or self._open.kind != "message":
+            item = {"id": ids.message_id(), "type": "message", "status": "in_progress", "role": "assistant",
+                    "content": []}
+            events = self._add_item("message", item)
+            events.append(self._event("response.content_part.added", item_id=item["id"],
+                                      output_index=len(self.output) - 1, content_index=0,
+                                      part={"type": "output_text", "text": "", "annotations": [],
+                                            "logprobs": []}))
+        assert self._open is not None
+        self._open.parts.append(text)
+        events.append(self._event("response.output_text.delta", item_id=self._open.item["id"],
+                                  output_index=self._open.index, content_index=0, delta=text, logprobs=[]))
+        return events
+
+    def _reasoning(self, text: str) -> list[JSON]:
+        events: list[JSON] = []
+        if self._open is None or self._open.kind != "reasoning":
+            item = {"id": ids.reasoning_id(), "type": "reasoning", "summary": []}
+            events = self._add_item("reasoning", item)
+            events.append(self._event("response.reasoning_summary_part.added", item_id=item["id"],
+                                      output_index=len(self.output) - 1, summary_index=0,
+                                      part={"type": "summary_text", "text": ""}))
+        assert self._open is not None
+        self._open.parts.append(text)
+        events.append(self._event("response.reasoning_summary_text.delta", item_id=self._open.item["id"],
+                                  output_index=self._open.index, summary_index=0, delta=text))
+        return events
+
+    def _close(self) -> list[JSON]:
+        opened, self._open = self._open, None
+        if opened is None:
+            return []
+        item, index, full = opened.item, opened.index, "".join(opened.parts)
+        where = {"item_id": item["id"], "output_index": index}
+        events = []
+        if opened.kind == "message":
+            part = {"type": "output_text", "text": full, "annotations": [], "logprobs": []}
+            events.append(self._event("response.output_text.done", **where, content_index=0, text=full,
+                                      logprobs=[]))
+            events.append(self._event("response.content_part.done", **where, content_index=0, part=part))
+            item["content"] = [part]
+            item["status"] = "incomplete" if self.finish_reason == "length" else "completed"
+        elif opened.kind == "reasoning":
+            part = {"type": "summary_text", "text": full}
+            events.append(self._event("response.reasoning_summary_text.done", **where, summary_index=0,
+                                      text=full))
+            events.append(self._event("response.reasoning_summary_part.done", **where, summary_index=0,
+                                      part=part))
+            item["summary"] = [part]
+            item["encrypted_content"] = None
+        else:
+            item["arguments"] = full
+            item["status"] = "completed"
+            events.append(self._event("response.function_call_arguments.done", **where, name=item["name"],
+                                      arguments=full))
+        events.append(self._event("response.output_item.done", output_index=index, item=item))
+        return events
+
+    def finish(self) -> list[JSON]:
+        """Close open items and emit the terminal event (completed, or incomplete on a length cut)."""
+        events = self._close()
+        response = self.response
+        response["usage"] = usage_json(self.usage)
+        if self.finish_reason == "length":
+            response["status"] = "incomplete"
+            response["incomplete_details"] = {"reason": "max_output_tokens"}
+            events.append(self._event("response.incomplete", response=response))
+        else:
+            response["status"] = "completed"
+            response["completed_at"] = int(time.time())
+            events.append(self._event("response.completed", response=response))
+        return events
+
+    def fail(self, code: str, message: str) -> list[JSON]:
+        events = self._close()
+        self.response["status"] = "failed"
+        self.response["error"] = {"code": code, "message": message}
+        self.response["usage"] = usage_json(self.usage)
+        events.append(self._event("response.failed", response=self.response))
+        return events

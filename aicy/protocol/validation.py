@@ -1,0 +1,75 @@
+"""Turning pydantic validation errors and hand checks into OpenAI-shaped 400s that name the ``param``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from aicy.errors import InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+_CODES = {
+    "missing": "missing_required_parameter",
+    "int_parsing": "invalid_type",
+    "int_type": "invalid_type",
+    "float_parsing": "invalid_type",
+    "float_type": "invalid_type",
+    "string_type": "invalid_type",
+    "bool_type": "invalid_type",
+    "bool_parsing": "invalid_type",
+    "list_type": "invalid_type",
+    "dict_type": "invalid_type",
+    "model_type": "invalid_type",
+    "greater_than_equal": "integer_below_min_value",
+    "less_than_equal": "integer_above_max_value",
+    "too_long": "array_above_max_length",
+    "too_short": "array_below_min_length",
+    "literal_error": "invalid_value",
+    "enum": "invalid_value",
+}
+
+
+def param_path(loc: Sequence[int | str]) -> str:
+    """``('messages', 0, 'content')`` -> ``messages[0].content``; pydantic's union tags are dropped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _is_type_tag(part):
+            break
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _is_type_tag(part: str) -> bool:
+    return any(ch in part for ch in "[(-") or part in {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def parse_model(model: type[M], body: Any) -> M:
+    """Validate ``body`` into ``model``; the first problem becomes a 400 naming its parameter."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_type")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors(include_url=False)[0]
+    param = param_path(first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        message = f"Missing required parameter: '{param}'."
+    else:
+        message = f"Invalid value for '{param}': {first['msg']}."
+    return InvalidRequest(message, param=param or None, code=_CODES.get(kind, "invalid_value"))
+
+
+def require(condition: bool, message: str, param: str, code: str = "invalid_value") -> None:
+    if not condition:
+        raise InvalidRequest(message, param=param, code=code)

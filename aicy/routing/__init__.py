@@ -1,0 +1,1 @@
+"""Which backend serves a request: the model catalog and the candidate list (pure; no I/O)."""

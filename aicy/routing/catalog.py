@@ -1,0 +1,72 @@
+"""The model catalog: what each model is, what it accepts, and who may see it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+EMBEDDED_MODEL_ID = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    context_window: int
+    max_output_tokens: int
+    owned_by: str = "aicy"
+    created: int = 1_730_000_000
+    reasoning_efforts: tuple[str, ...] = ()
+    default_reasoning_effort: str | None = None
+    default_temperature: float = 1.0
+    default_top_p: float = 1.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def supports_reasoning(self) -> bool:
+        return bool(self.reasoning_efforts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``/v1/models`` entry; extra keys carry catalog metadata, which SDKs ignore."""
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.owned_by,
+            "context_window": self.context_window,
+            "max_output_tokens": self.max_output_tokens,
+            "reasoning_efforts": list(self.reasoning_efforts),
+            "default_reasoning_effort": self.default_reasoning_effort,
+            **self.details,
+        }
+
+
+def embedded_model(context_window: int, max_output_tokens: int) -> ModelInfo:
+    return ModelInfo(
+        id=EMBEDDED_MODEL_ID,
+        context_window=context_window,
+        max_output_tokens=min(max_output_tokens, context_window),
+        owned_by="aicy",
+        default_temperature=0.2,
+        default_top_p=0.9,
+        details={
+            "series": {"en": "embedded", "zh": "内置"},
+            "tier": {"en": "mini", "zh": "mini"},
+            "uses": {"en": "Smoke tests and offline demos", "zh": "联调测试、离线演示"},
+            "note": {"en": "SmolLM2-135M-Instruct run locally by llama.cpp", "zh": "本地 llama.cpp 运行的 SmolLM2-135M"},
+        },
+    )
+
+
+class Catalog:
+    def __init__(self, models: Iterable[ModelInfo] = ()) -> None:
+        self._models = {m.id: m for m in models}
+
+    def add(self, model: ModelInfo) -> None:
+        self._models[model.id] = model
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        return self._models.get(model_id)
+
+    def all(self) -> list[ModelInfo]:
+        return sorted(self._models.values(), key=lambda m: m.id)

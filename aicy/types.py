@@ -1,0 +1,108 @@
+"""Shared vocabulary: the neutral generation request and the neutral events every backend produces.
+
+Serving translates the customer's API into a :class:`GenerationRequest`; a backend answers with a stream of
+:data:`Event` values; ``aicy.protocol`` turns those events back into the customer's wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JSON = dict[str, Any]
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One conversation turn in neutral form (system/developer are both ``system`` here)."""
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """Structured output: ``text``, ``json_object`` or ``json_schema`` (with ``schema``)."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    schema: JSON | None = None
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTool:
+    name: str
+    description: str | None = None
+    parameters: JSON | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class GenerationRequest:
+    model: str
+    messages: list[Message]
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    tools: tuple[FunctionTool, ...] = ()
+    tool_choice: str | JSON | None = None
+    reasoning_effort: str | None = None
+    parallel_tool_calls: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    index: int
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: FinishReason
+
+
+Event = TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | Finish | Usage

@@ -1,0 +1,1 @@
+"""How to talk to a backend: the Backend protocol and its implementations."""

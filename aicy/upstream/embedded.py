@@ -1,0 +1,83 @@
+"""The embedded llama.cpp engine as a Backend: neutral request -> engine job -> neutral events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+from aicy.engine.llama import EngineJob, EngineResult, LlamaEngine, Sampling
+from aicy.errors import InvalidRequest
+from aicy.routing.catalog import ModelInfo
+from aicy.types import Event, Finish, GenerationRequest, Message, OutputFormat, TextDelta, Usage
+
+
+def _turn(message: Message) -> dict[str, Any]:
+    content = message.content
+    if message.tool_calls:
+        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+        content = (content + "\n" if content else "") + json.dumps(calls, ensure_ascii=False)
+    return {"role": message.role, "content": content}
+
+
+def grammar_for(fmt: OutputFormat) -> str | None:
+    if fmt.type == "json_object":
+        return JSON_GBNF
+    if fmt.type == "json_schema":
+        try:
+            return json_schema_to_gbnf(json.dumps(fmt.schema or {}))
+        except Exception as exc:
+            raise InvalidRequest(f"Invalid JSON schema for structured output: {exc}",
+                                 param="response_format", code="invalid_json_schema") from None
+    return None
+
+
+@dataclass(slots=True)
+class EmbeddedCall:
+    engine: LlamaEngine
+    job: EngineJob
+    input_tokens: int
+    max_output_tokens: int
+
+    async def events(self) -> AsyncIterator[Event]:
+        run = self.engine.run(self.job)
+        try:
+            async for item in run:
+                if isinstance(item, EngineResult):
+                    yield Finish(item.finish)
+                    yield Usage(input_tokens=item.prompt_tokens, output_tokens=item.completion_tokens,
+                                cached_tokens=item.cached_tokens)
+                else:
+                    yield TextDelta(item)
+        finally:
+            await run.aclose()
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, engine: LlamaEngine) -> None:
+        self.engine = engine
+
+    async def prepare(self, request: GenerationRequest, model: ModelInfo) -> EmbeddedCall:
+        prompt = self.engine.tokenize_chat([_turn(m) for m in request.messages])
+        room = model.context_window - len(prompt)
+        if room <= 0:
+            raise InvalidRequest(
+                f"This model's maximum context length is {model.context_window} tokens. However, your "
+                f"messages resulted in {len(prompt)} tokens. Please reduce the length of the messages.",
+                code="context_length_exceeded",
+            )
+        limit = min(request.max_output_tokens or model.max_output_tokens, room)
+        sampling = Sampling(
+            max_tokens=limit,
+            temperature=request.temperature if request.temperature is not None else model.default_temperature,
+            top_p=request.top_p if request.top_p is not None else model.default_top_p,
+            seed=request.seed,
+            stop=request.stop,
+            grammar=grammar_for(request.output_format),
+        )
+        return EmbeddedCall(self.engine, EngineJob(prompt, sampling), len(prompt), limit)
