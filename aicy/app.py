@@ -43,9 +43,11 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         router = Router(Catalog())
         engine = await asyncio.to_thread(load_engine, settings) if settings.engine_enabled else None
         if engine is not None:
-            router.register(embedded_model(settings.engine_context, settings.engine_max_output_tokens),
-                            EmbeddedBackend(engine))
-        app.state.services = Services(settings, db, KeyStore(db), ResponseStore(db), router)
+            router.register(
+                embedded_model(settings.engine_context, settings.engine_max_output_tokens),
+                EmbeddedBackend(engine),
+            )
+        app.state.services = Services(settings, db, KeyStore(db), ResponseStore(db), router, engine)
         if on_ready is not None:
             on_ready()
         try:
@@ -61,8 +63,12 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(
-                CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
-                expose_headers=["x-request-id", "x-aicy-model"], max_age=86400,
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["x-request-id", "x-aicy-model"],
+                max_age=86400,
             ),
         ],
         exception_handlers={

@@ -8,6 +8,7 @@ from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 
 ADMIN_ACCOUNT = "admin"
+_CHAT_BODY = f'{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", "content": "Say hello."}}]}}'
 
 
 async def first_start(settings: Settings) -> str | None:
@@ -38,7 +39,7 @@ def how_to_call(base_url: str, key: str | None) -> str:
         f"curl {base_url}/chat/completions \\",
         f'  -H "Authorization: Bearer {shown}" \\',
         '  -H "Content-Type: application/json" \\',
-        f"""  -d '{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", "content": "Say hello."}}]}}'""",
+        "  -d '" + _CHAT_BODY + "'",
         "",
         "Or with Python (pip install openai):",
         "",

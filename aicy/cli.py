@@ -54,8 +54,13 @@ def serve(
         print(how_to_call(settings.resolved_public_url, new_key), flush=True)
 
     uvicorn.run(
-        create_app(settings, on_ready=ready), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), loop="uvloop", http="httptools", access_log=False,
+        create_app(settings, on_ready=ready),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
         timeout_graceful_shutdown=5,
     )
 
@@ -70,10 +75,14 @@ def keys_create(
     store, loop = _keys(Settings())
     account_name = ADMIN_ACCOUNT if admin else account
     account_id = loop.run_until_complete(store.ensure_account(account_name, is_admin=admin))
-    key_id, key = loop.run_until_complete(store.create_key(account_id, name, "admin" if admin else "customer"))
+    key_id, key = loop.run_until_complete(
+        store.create_key(account_id, name, "admin" if admin else "customer")
+    )
     loop.run_until_complete(store.engine.dispose())
-    print(f"Created key {key_id} ({key.prefix}…) for account '{account_name}'. It is shown only once:",
-          file=sys.stderr)
+    print(
+        f"Created key {key_id} ({key.prefix}…) for account '{account_name}'. It is shown only once:",
+        file=sys.stderr,
+    )
     print(key.secret)
 
 
@@ -85,8 +94,9 @@ def keys_list() -> None:
     loop.run_until_complete(store.engine.dispose())
     table = Table("id", "prefix", "name", "account", "role", "created", "revoked")
     for r in records:
-        table.add_row(r.id, r.prefix + "…", r.name, r.account_name, r.role, _when(r.created_at),
-                      _when(r.revoked_at))
+        table.add_row(
+            r.id, r.prefix + "…", r.name, r.account_name, r.role, _when(r.created_at), _when(r.revoked_at)
+        )
     console.print(table)
 
 
@@ -107,11 +117,21 @@ def models() -> None:
     """Show the model catalog."""
     settings = Settings()
     table = Table("id", "series", "tier", "context", "max output", "reasoning efforts", "uses")
-    catalog = [embedded_model(settings.engine_context, settings.engine_max_output_tokens)] \
-        if settings.engine_enabled else []
+    catalog = (
+        [embedded_model(settings.engine_context, settings.engine_max_output_tokens)]
+        if settings.engine_enabled
+        else []
+    )
     for m in catalog:
-        table.add_row(m.id, m.details["series"]["en"], m.details["tier"]["en"], str(m.context_window),
-                      str(m.max_output_tokens), ", ".join(m.reasoning_efforts) or "-", m.details["uses"]["en"])
+        table.add_row(
+            m.id,
+            m.details["series"]["en"],
+            m.details["tier"]["en"],
+            str(m.context_window),
+            str(m.max_output_tokens),
+            ", ".join(m.reasoning_efforts) or "-",
+            m.details["uses"]["en"],
+        )
     console.print(table)
 
 

@@ -1,15 +1,15 @@
 """The one exception family of aicy, rendered as OpenAI error bodies in one place (``aicy.http.errors``).
 
-    AicyError                      status, type, code, param, message
-    ├── InvalidRequest             400 invalid_request_error
-    │   └── UnsupportedValue       400 code=unsupported_value
-    ├── Unauthorized               401 invalid_api_key
-    ├── PermissionDenied           403
-    ├── NotFound                   404
-    │   └── ModelNotFound          404 code=model_not_found
-    ├── PayloadTooLarge            413
-    ├── RateLimited                429
-    └── ServerError                500 / 502 / 503
+AicyError                      status, type, code, param, message
+├── InvalidRequest             400 invalid_request_error
+│   └── UnsupportedValue       400 code=unsupported_value
+├── Unauthorized               401 invalid_api_key
+├── PermissionDenied           403
+├── NotFound                   404
+│   └── ModelNotFound          404 code=model_not_found
+├── PayloadTooLarge            413
+├── RateLimited                429
+└── ServerError                500 / 502 / 503
 """
 
 from __future__ import annotations

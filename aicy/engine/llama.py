@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import codecs
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import llama_cpp
-from llama_cpp import Llama, LlamaGrammar
+from llama_cpp import Llama
+from llama_cpp.llama_grammar import LlamaGrammar
 
 from aicy.engine.stops import StopMatcher
 from aicy.engine.template import ChatTemplate
@@ -48,6 +49,15 @@ class EngineResult:
 
 
 @dataclass(slots=True)
+class EngineStats:
+    """Counters for /health and tests; written only by the worker thread."""
+
+    active_jobs: int = 0
+    finished_jobs: int = 0
+    generated_tokens: int = 0
+
+
+@dataclass(slots=True)
 class EngineJob:
     prompt: list[int]
     sampling: Sampling
@@ -58,8 +68,12 @@ class LlamaEngine:
     def __init__(self, model_path: Path, n_ctx: int, n_threads: int) -> None:
         self.model_path = model_path
         self.llm = Llama(
-            model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-            n_batch=512, verbose=False,
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=512,
+            verbose=False,
         )
         self.n_ctx = n_ctx
         meta = self.llm.metadata
@@ -72,6 +86,7 @@ class LlamaEngine:
         self._eog = {t for t in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aicy-engine")
         self._grammars: dict[str, LlamaGrammar] = {}
+        self.stats = EngineStats()
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
@@ -93,7 +108,7 @@ class LlamaEngine:
             cached = self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
         return cached
 
-    async def run(self, job: EngineJob) -> AsyncIterator[str | EngineResult]:
+    async def run(self, job: EngineJob) -> AsyncGenerator[str | EngineResult, None]:
         """Yield text pieces, then one EngineResult. Closing the iterator cancels the job."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | EngineResult | BaseException] = asyncio.Queue()
@@ -127,10 +142,14 @@ class LlamaEngine:
         return prefix - 1 if prefix == len(prompt) else prefix
 
     def _decode(self, job: EngineJob, emit: Any) -> None:
+        self.stats.active_jobs += 1
         try:
             emit(self._decode_tokens(job, emit))
         except BaseException as exc:  # handed to the event loop, which re-raises it
             emit(exc)
+        finally:
+            self.stats.active_jobs -= 1
+            self.stats.finished_jobs += 1
 
     def _decode_tokens(self, job: EngineJob, emit: Any) -> EngineResult:
         s = job.sampling
@@ -146,8 +165,14 @@ class LlamaEngine:
         if s.max_tokens <= 0:
             return EngineResult(finish, len(job.prompt), cached, 0)
         tokens = self.llm.generate(
-            job.prompt, top_k=0, top_p=s.top_p, min_p=0.0, temp=s.temperature, repeat_penalty=1.0,
-            presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
+            job.prompt,
+            top_k=0,
+            top_p=s.top_p,
+            min_p=0.0,
+            temp=s.temperature,
+            repeat_penalty=1.0,
+            presence_penalty=s.presence_penalty,
+            frequency_penalty=s.frequency_penalty,
             grammar=self.grammar(s.grammar) if s.grammar else None,
         )
         try:
@@ -159,6 +184,7 @@ class LlamaEngine:
                     finish = "stop"
                     break
                 produced += 1
+                self.stats.generated_tokens += 1
                 text, hit = stops.push(decoder.decode(self.llm.detokenize([token])))
                 if text:
                     emit(text)

@@ -18,7 +18,7 @@ class StopMatcher:
             self._held = ""
             return buffer[: min(hits)], True
         keep = self._longest_partial(buffer)
-        self._held = buffer[len(buffer) - keep:] if keep else ""
+        self._held = buffer[len(buffer) - keep :] if keep else ""
         return buffer[: len(buffer) - keep], False
 
     def flush(self) -> str:

@@ -16,7 +16,9 @@ def _raise(message: str) -> None:
 class ChatTemplate:
     def __init__(self, source: str, bos_token: str, eos_token: str) -> None:
         env = ImmutableSandboxedEnvironment(
-            loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
+            loader=jinja2.BaseLoader(),
+            trim_blocks=True,
+            lstrip_blocks=True,
             extensions=["jinja2.ext.loopcontrols"],
         )
         env.globals["raise_exception"] = _raise
@@ -27,6 +29,9 @@ class ChatTemplate:
 
     def render(self, turns: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
         return self._template.render(
-            messages=turns, tools=tools, add_generation_prompt=True,
-            bos_token=self._bos, eos_token=self._eos,
+            messages=turns,
+            tools=tools,
+            add_generation_prompt=True,
+            bos_token=self._bos,
+            eos_token=self._eos,
         )

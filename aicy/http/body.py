@@ -30,7 +30,7 @@ async def read_json(request: Request, limit: int) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
-            "HTTP library correctly. The OpenAI API expects a JSON payload.)",
+            "We could not parse the JSON body of your request. The API expects a JSON object; check the "
+            "body and the Content-Type header.",
             code="invalid_json",
         ) from None

@@ -19,8 +19,9 @@ def render(error: AicyError, request_id: str | None = None) -> Response:
     headers = dict(error.headers)
     if request_id:
         headers["x-request-id"] = request_id
-    return Response(orjson.dumps(error.body()), status_code=error.status, headers=headers,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(error.body()), status_code=error.status, headers=headers, media_type="application/json"
+    )
 
 
 async def on_aicy_error(request: Request, exc: Exception) -> Response:
@@ -34,8 +35,11 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound(f"Unknown request URL: {request.method} {request.url.path}.", code="unknown_url")
     elif exc.status_code == 405:
-        error = InvalidRequest(f"Method {request.method} is not allowed on {request.url.path}.",
-                               code="method_not_allowed", status=405)
+        error = InvalidRequest(
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            code="method_not_allowed",
+            status=405,
+        )
     else:
         error = AicyError(str(exc.detail), status=exc.status_code, type="invalid_request_error")
     return render(error, request.scope.get(REQUEST_ID_KEY))

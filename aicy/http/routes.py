@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -89,7 +90,9 @@ async def list_input_items(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    engine = services_of(request).engine
+    stats = asdict(engine.stats) if engine is not None else None
+    return json_response({"status": "ok", "engine": stats})
 
 
 def routes() -> list[Route]:

@@ -93,7 +93,9 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     if request.n not in (None, 1):
         raise UnsupportedValue("Only n=1 is supported.", param="n")
     if isinstance(request.stop, list):
-        require(len(request.stop) <= 4, "At most 4 stop sequences are allowed.", "stop", "array_above_max_length")
+        require(
+            len(request.stop) <= 4, "At most 4 stop sequences are allowed.", "stop", "array_above_max_length"
+        )
     if request.response_format and request.response_format.type == "json_schema":
         require(
             request.response_format.json_schema is not None,
@@ -141,7 +143,9 @@ def _tool(tool: ChatTool, param: str) -> FunctionTool:
 
 def _message(raw: Any, param: str) -> Message:
     if not isinstance(raw, dict):
-        raise InvalidRequest(f"Invalid type for '{param}': expected an object.", param=param, code="invalid_type")
+        raise InvalidRequest(
+            f"Invalid type for '{param}': expected an object.", param=param, code="invalid_type"
+        )
     role = raw.get("role")
     if role not in _ROLES:
         raise InvalidRequest(
@@ -156,8 +160,12 @@ def _message(raw: Any, param: str) -> Message:
         return Message(role="user", content=content)
     if role in ("tool", "function"):
         call = raw.get("tool_call_id") or raw.get("name")
-        require(isinstance(call, str), "Missing required parameter: 'tool_call_id'.", f"{param}.tool_call_id",
-                "missing_required_parameter")
+        require(
+            isinstance(call, str),
+            "Missing required parameter: 'tool_call_id'.",
+            f"{param}.tool_call_id",
+            "missing_required_parameter",
+        )
         return Message(role="tool", content=content, tool_call_id=call)
     return Message(role="assistant", content=content, tool_calls=_tool_calls(raw.get("tool_calls"), param))
 
@@ -172,8 +180,13 @@ def _tool_calls(raw: Any, param: str) -> tuple[ToolCall, ...]:
         fn = call.get("function") if isinstance(call, dict) else None
         require(isinstance(fn, dict) and isinstance(fn.get("name"), str), "Invalid tool call.", where)
         assert isinstance(call, dict) and isinstance(fn, dict)
-        calls.append(ToolCall(id=str(call.get("id") or ids.call_id()), name=fn["name"],
-                              arguments=str(fn.get("arguments") or "")))
+        calls.append(
+            ToolCall(
+                id=str(call.get("id") or ids.call_id()),
+                name=fn["name"],
+                arguments=str(fn.get("arguments") or ""),
+            )
+        )
     return tuple(calls)
 
 
@@ -182,8 +195,11 @@ def message_text(content: Any, param: str) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     if not isinstance(content, list):
-        raise InvalidRequest(f"Invalid type for '{param}': expected a string or an array of content parts.",
-                             param=param, code="invalid_type")
+        raise InvalidRequest(
+            f"Invalid type for '{param}': expected a string or an array of content parts.",
+            param=param,
+            code="invalid_type",
+        )
     texts = []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -255,28 +271,56 @@ class ChatEncoder:
             self.reasoning.append(event.text)
             out.append(self._chunk({"reasoning_content": event.text}))
         elif isinstance(event, ToolCallStart):
-            self.tool_calls.append({"id": event.id, "type": "function",
-                                    "function": {"name": event.name, "arguments": ""}})
-            out.append(self._chunk({"tool_calls": [{"index": event.index, "id": event.id, "type": "function",
-                                                    "function": {"name": event.name, "arguments": ""}}]}))
+            self.tool_calls.append(
+                {"id": event.id, "type": "function", "function": {"name": event.name, "arguments": ""}}
+            )
+            out.append(
+                self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": event.index,
+                                "id": event.id,
+                                "type": "function",
+                                "function": {"name": event.name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
         elif isinstance(event, ToolCallDelta):
             self.tool_calls[event.index]["function"]["arguments"] += event.arguments
-            out.append(self._chunk({"tool_calls": [{"index": event.index,
-                                                    "function": {"arguments": event.arguments}}]}))
+            out.append(
+                self._chunk(
+                    {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+                )
+            )
         elif isinstance(event, Finish):
             self.finish_reason = event.reason
             out.append(self._chunk({}, event.reason))
         elif isinstance(event, Usage):
             self.usage = event
             if self.include_usage:
-                out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                            "model": self.model, "system_fingerprint": None, "choices": [],
-                            "usage": usage_json(event)})
+                out.append(
+                    {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "system_fingerprint": None,
+                        "choices": [],
+                        "usage": usage_json(event),
+                    }
+                )
         return out
 
     def completion(self) -> JSON:
-        message: JSON = {"role": "assistant", "content": "".join(self.text) if self.text or not self.tool_calls
-                         else None, "refusal": None, "annotations": []}
+        message: JSON = {
+            "role": "assistant",
+            "content": "".join(self.text) if self.text or not self.tool_calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
         if self.tool_calls:
@@ -286,8 +330,14 @@ class ChatEncoder:
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": self.finish_reason or "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": self.finish_reason or "stop",
+                }
+            ],
             "usage": usage_json(self.usage),
             "service_tier": "default",
             "system_fingerprint": None,

@@ -22,12 +22,20 @@ from aicy.types import (
     Message,
     OutputFormat,
     ReasoningDelta,
+    Role,
     TextDelta,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
     Usage,
 )
+
+_ROLE_MAP: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
 
 
 class _Open(BaseModel):
@@ -99,26 +107,49 @@ def parse_request(body: Any) -> ResponsesRequest:
         raise UnsupportedValue("Background responses are not supported yet.", param="background")
     fmt = request.text.format if request.text else None
     if fmt is not None and fmt.type == "json_schema":
-        require(fmt.name is not None, "Missing required parameter: 'text.format.name'.", "text.format.name",
-                "missing_required_parameter")
-        require(fmt.schema_ is not None, "Missing required parameter: 'text.format.schema'.",
-                "text.format.schema", "missing_required_parameter")
+        require(
+            fmt.name is not None,
+            "Missing required parameter: 'text.format.name'.",
+            "text.format.name",
+            "missing_required_parameter",
+        )
+        require(
+            fmt.schema_ is not None,
+            "Missing required parameter: 'text.format.schema'.",
+            "text.format.schema",
+            "missing_required_parameter",
+        )
     _check_metadata(request.metadata)
     if isinstance(request.input, list):
         for i, item in enumerate(request.input):
-            require(isinstance(item, dict), f"Invalid type for 'input[{i}]': expected an object.",
-                    f"input[{i}]", "invalid_type")
+            require(
+                isinstance(item, dict),
+                f"Invalid type for 'input[{i}]': expected an object.",
+                f"input[{i}]",
+                "invalid_type",
+            )
     return request
 
 
 def _check_metadata(metadata: dict[str, str] | None) -> None:
     if not metadata:
         return
-    require(len(metadata) <= 16, "Metadata may have at most 16 keys.", "metadata", "object_above_max_properties")
+    require(
+        len(metadata) <= 16, "Metadata may have at most 16 keys.", "metadata", "object_above_max_properties"
+    )
     for key, value in metadata.items():
-        require(len(key) <= 64, "Metadata keys may be at most 64 characters.", "metadata", "string_above_max_length")
-        require(len(value) <= 512, "Metadata values may be at most 512 characters.", f"metadata.{key}",
-                "string_above_max_length")
+        require(
+            len(key) <= 64,
+            "Metadata keys may be at most 64 characters.",
+            "metadata",
+            "string_above_max_length",
+        )
+        require(
+            len(value) <= 512,
+            "Metadata values may be at most 512 characters.",
+            f"metadata.{key}",
+            "string_above_max_length",
+        )
 
 
 def input_items(request: ResponsesRequest) -> list[JSON]:
@@ -143,9 +174,11 @@ def _normalise_item(raw: JSON, param: str) -> JSON:
     kind = raw.get("type", "message" if "role" in raw else None)
     if kind == "message":
         role = raw.get("role")
-        require(role in ("user", "assistant", "system", "developer"),
-                f"Invalid value for '{param}.role': expected user, assistant, system or developer.",
-                f"{param}.role")
+        require(
+            role in ("user", "assistant", "system", "developer"),
+            f"Invalid value for '{param}.role': expected user, assistant, system or developer.",
+            f"{param}.role",
+        )
         content = raw.get("content")
         if isinstance(content, str):
             item = _message_item(str(role), content)
@@ -153,11 +186,18 @@ def _normalise_item(raw: JSON, param: str) -> JSON:
                 item["id"] = raw["id"]
             return {**raw, **item} if "phase" in raw else item
         message_text(content, f"{param}.content")
-        return {**raw, "type": "message", "id": raw.get("id") or ids.message_id(),
-                "status": raw.get("status", "completed")}
+        return {
+            **raw,
+            "type": "message",
+            "id": raw.get("id") or ids.message_id(),
+            "status": raw.get("status", "completed"),
+        }
     if kind is None:
-        raise InvalidRequest(f"Missing required parameter: '{param}.type'.", param=f"{param}.type",
-                             code="missing_required_parameter")
+        raise InvalidRequest(
+            f"Missing required parameter: '{param}.type'.",
+            param=f"{param}.type",
+            code="missing_required_parameter",
+        )
     return {**raw, "id": raw.get("id") or ids.new_id(f"{str(kind)[:3]}_")}
 
 
@@ -170,14 +210,18 @@ def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
         if kind == "message":
             role = item.get("role")
             text = message_text(item.get("content"), f"{where}.content")
-            messages.append(Message(role="system" if role in ("system", "developer") else role, content=text))
+            messages.append(Message(role=_ROLE_MAP[str(role)], content=text))
         elif kind == "function_call":
-            call = ToolCall(id=str(item.get("call_id")), name=str(item.get("name")),
-                            arguments=str(item.get("arguments") or ""))
+            call = ToolCall(
+                id=str(item.get("call_id")),
+                name=str(item.get("name")),
+                arguments=str(item.get("arguments") or ""),
+            )
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant" and last.tool_calls:
-                messages[-1] = Message(role="assistant", content=last.content,
-                                       tool_calls=(*last.tool_calls, call))
+                messages[-1] = Message(
+                    role="assistant", content=last.content, tool_calls=(*last.tool_calls, call)
+                )
             else:
                 messages.append(Message(role="assistant", tool_calls=(call,)))
         elif kind == "function_call_output":
@@ -228,7 +272,13 @@ def usage_json(usage: Usage) -> JSON:
     }
 
 
-def skeleton(request: ResponsesRequest, response_id: str, model: str) -> JSON:
+def skeleton(
+    request: ResponsesRequest,
+    response_id: str,
+    model: str,
+    default_temperature: float = 1.0,
+    default_top_p: float = 1.0,
+) -> JSON:
     """The response object as ``response.created`` shows it, echoing the request's parameters."""
     text = request.text.model_dump(by_alias=True, exclude_none=True) if request.text else {}
     text.setdefault("format", {"type": "text"})
@@ -254,12 +304,12 @@ def skeleton(request: ResponsesRequest, response_id: str, model: str) -> JSON:
         "safety_identifier": request.safety_identifier,
         "service_tier": "default",
         "store": request.store is not False,
-        "temperature": request.temperature if request.temperature is not None else 1.0,
+        "temperature": request.temperature if request.temperature is not None else default_temperature,
         "text": text,
         "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
         "tools": [t.model_dump(exclude_none=True) for t in request.tools or []],
         "top_logprobs": 0,
-        "top_p": request.top_p if request.top_p is not None else 1.0,
+        "top_p": request.top_p if request.top_p is not None else default_top_p,
         "truncation": request.truncation or "disabled",
         "usage": None,
         "user": request.user,
@@ -268,7 +318,7 @@ def skeleton(request: ResponsesRequest, response_id: str, model: str) -> JSON:
 
 
 @dataclass
-class _Open_Item:
+class _OpenItem:
     index: int
     item: JSON
     kind: Literal["message", "reasoning", "function_call"]
@@ -283,8 +333,8 @@ class ResponsesEncoder:
         self.sequence = 0
         self.finish_reason: FinishReason | None = None
         self.usage = Usage()
-        self._open: _Open_Item | None = None
-        self._tool_items: dict[int, _Open_Item] = {}
+        self._open: _OpenItem | None = None
+        self._tool_items: dict[int, _OpenItem] = {}
 
     def _event(self, kind: str, **fields: Any) -> JSON:
         event = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -293,8 +343,10 @@ class ResponsesEncoder:
 
     def start(self) -> list[JSON]:
         snapshot = dict(self.response)
-        return [self._event("response.created", response=snapshot),
-                self._event("response.in_progress", response=snapshot)]
+        return [
+            self._event("response.created", response=snapshot),
+            self._event("response.in_progress", response=snapshot),
+        ]
 
     @property
     def output(self) -> list[JSON]:
@@ -303,7 +355,7 @@ class ResponsesEncoder:
 
     def _add_item(self, kind: Literal["message", "reasoning", "function_call"], item: JSON) -> list[JSON]:
         events = self._close()
-        opened = _Open_Item(index=len(self.output), item=item, kind=kind)
+        opened = _OpenItem(index=len(self.output), item=item, kind=kind)
         self.output.append(item)
         self._open = opened
         events.append(self._event("response.output_item.added", output_index=opened.index, item=dict(item)))
@@ -315,8 +367,14 @@ class ResponsesEncoder:
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event.text)
         if isinstance(event, ToolCallStart):
-            item = {"id": ids.function_call_item_id(), "type": "function_call", "status": "in_progress",
-                    "call_id": event.id, "name": event.name, "arguments": ""}
+            item = {
+                "id": ids.function_call_item_id(),
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": event.id,
+                "name": event.name,
+                "arguments": "",
+            }
             events = self._add_item("function_call", item)
             assert self._open is not None
             self._tool_items[event.index] = self._open
@@ -324,8 +382,14 @@ class ResponsesEncoder:
         if isinstance(event, ToolCallDelta):
             opened = self._tool_items[event.index]
             opened.parts.append(event.arguments)
-            return [self._event("response.function_call_arguments.delta", item_id=opened.item["id"],
-                                output_index=opened.index, delta=event.arguments)]
+            return [
+                self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=opened.item["id"],
+                    output_index=opened.index,
+                    delta=event.arguments,
+                )
+            ]
         if isinstance(event, Finish):
             self.finish_reason = event.reason
             return self._close()
@@ -335,17 +399,35 @@ class ResponsesEncoder:
     def _text(self, text: str) -> list[JSON]:
         events: list[JSON] = []
         if self._open is None or self._open.kind != "message":
-            item = {"id": ids.message_id(), "type": "message", "status": "in_progress", "role": "assistant",
-                    "content": []}
+            item = {
+                "id": ids.message_id(),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
             events = self._add_item("message", item)
-            events.append(self._event("response.content_part.added", item_id=item["id"],
-                                      output_index=len(self.output) - 1, content_index=0,
-                                      part={"type": "output_text", "text": "", "annotations": [],
-                                            "logprobs": []}))
+            events.append(
+                self._event(
+                    "response.content_part.added",
+                    item_id=item["id"],
+                    output_index=len(self.output) - 1,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                )
+            )
         assert self._open is not None
         self._open.parts.append(text)
-        events.append(self._event("response.output_text.delta", item_id=self._open.item["id"],
-                                  output_index=self._open.index, content_index=0, delta=text, logprobs=[]))
+        events.append(
+            self._event(
+                "response.output_text.delta",
+                item_id=self._open.item["id"],
+                output_index=self._open.index,
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
+        )
         return events
 
     def _reasoning(self, text: str) -> list[JSON]:
@@ -353,13 +435,26 @@ class ResponsesEncoder:
         if self._open is None or self._open.kind != "reasoning":
             item = {"id": ids.reasoning_id(), "type": "reasoning", "summary": []}
             events = self._add_item("reasoning", item)
-            events.append(self._event("response.reasoning_summary_part.added", item_id=item["id"],
-                                      output_index=len(self.output) - 1, summary_index=0,
-                                      part={"type": "summary_text", "text": ""}))
+            events.append(
+                self._event(
+                    "response.reasoning_summary_part.added",
+                    item_id=item["id"],
+                    output_index=len(self.output) - 1,
+                    summary_index=0,
+                    part={"type": "summary_text", "text": ""},
+                )
+            )
         assert self._open is not None
         self._open.parts.append(text)
-        events.append(self._event("response.reasoning_summary_text.delta", item_id=self._open.item["id"],
-                                  output_index=self._open.index, summary_index=0, delta=text))
+        events.append(
+            self._event(
+                "response.reasoning_summary_text.delta",
+                item_id=self._open.item["id"],
+                output_index=self._open.index,
+                summary_index=0,
+                delta=text,
+            )
+        )
         return events
 
     def _close(self) -> list[JSON]:
@@ -371,24 +466,30 @@ class ResponsesEncoder:
         events = []
         if opened.kind == "message":
             part = {"type": "output_text", "text": full, "annotations": [], "logprobs": []}
-            events.append(self._event("response.output_text.done", **where, content_index=0, text=full,
-                                      logprobs=[]))
+            events.append(
+                self._event("response.output_text.done", **where, content_index=0, text=full, logprobs=[])
+            )
             events.append(self._event("response.content_part.done", **where, content_index=0, part=part))
             item["content"] = [part]
             item["status"] = "incomplete" if self.finish_reason == "length" else "completed"
         elif opened.kind == "reasoning":
             part = {"type": "summary_text", "text": full}
-            events.append(self._event("response.reasoning_summary_text.done", **where, summary_index=0,
-                                      text=full))
-            events.append(self._event("response.reasoning_summary_part.done", **where, summary_index=0,
-                                      part=part))
+            events.append(
+                self._event("response.reasoning_summary_text.done", **where, summary_index=0, text=full)
+            )
+            events.append(
+                self._event("response.reasoning_summary_part.done", **where, summary_index=0, part=part)
+            )
             item["summary"] = [part]
             item["encrypted_content"] = None
         else:
             item["arguments"] = full
             item["status"] = "completed"
-            events.append(self._event("response.function_call_arguments.done", **where, name=item["name"],
-                                      arguments=full))
+            events.append(
+                self._event(
+                    "response.function_call_arguments.done", **where, name=item["name"], arguments=full
+                )
+            )
         events.append(self._event("response.output_item.done", output_index=index, item=item))
         return events
 

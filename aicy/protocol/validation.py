@@ -63,11 +63,14 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
     first = exc.errors(include_url=False)[0]
     param = param_path(first["loc"])
     kind = first["type"]
+    code = _CODES.get(kind, "invalid_value")
     if kind == "missing":
         message = f"Missing required parameter: '{param}'."
+    elif code == "invalid_type":
+        message = f"Invalid type for '{param}': {first['msg']}."
     else:
         message = f"Invalid value for '{param}': {first['msg']}."
-    return InvalidRequest(message, param=param or None, code=_CODES.get(kind, "invalid_value"))
+    return InvalidRequest(message, param=param or None, code=code)
 
 
 def require(condition: bool, message: str, param: str, code: str = "invalid_value") -> None:

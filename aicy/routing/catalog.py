@@ -53,7 +53,10 @@ def embedded_model(context_window: int, max_output_tokens: int) -> ModelInfo:
             "series": {"en": "embedded", "zh": "内置"},
             "tier": {"en": "mini", "zh": "mini"},
             "uses": {"en": "Smoke tests and offline demos", "zh": "联调测试、离线演示"},
-            "note": {"en": "SmolLM2-135M-Instruct run locally by llama.cpp", "zh": "本地 llama.cpp 运行的 SmolLM2-135M"},
+            "note": {
+                "en": "SmolLM2-135M-Instruct run locally by llama.cpp",
+                "zh": "本地 llama.cpp 运行的 SmolLM2-135M",
+            },
         },
     )
 

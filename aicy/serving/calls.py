@@ -41,22 +41,31 @@ def validate(model: ModelInfo, request: GenerationRequest, names: ParamNames) ->
         if not model.supports_reasoning:
             raise InvalidRequest(
                 f"Unsupported parameter: '{names.reasoning_effort}' is not supported with the "
-                f"'{model.id}' model.", param=names.reasoning_effort, code="unsupported_parameter")
+                f"'{model.id}' model.",
+                param=names.reasoning_effort,
+                code="unsupported_parameter",
+            )
         if effort not in model.reasoning_efforts:
             allowed = ", ".join(f"'{e}'" for e in model.reasoning_efforts)
             raise UnsupportedValue(
                 f"Unsupported value: '{effort}' is not supported with the '{model.id}' model. "
-                f"Supported values are: {allowed}.", param=names.reasoning_effort)
+                f"Supported values are: {allowed}.",
+                param=names.reasoning_effort,
+            )
     limit = request.max_output_tokens
     if limit is not None and limit > model.max_output_tokens:
         raise InvalidRequest(
             f"{names.max_output_tokens} is too large: {limit}. This model supports at most "
-            f"{model.max_output_tokens} output tokens.", param=names.max_output_tokens, code="invalid_value")
+            f"{model.max_output_tokens} output tokens.",
+            param=names.max_output_tokens,
+            code="invalid_value",
+        )
 
 
-async def open_call(services: Services, principal: Principal, request: GenerationRequest,
-                    names: ParamNames) -> PreparedCall:
+async def open_call(
+    services: Services, principal: Principal, request: GenerationRequest, names: ParamNames
+) -> tuple[ModelInfo, PreparedCall]:
     model = resolve_model(services, request.model)
     validate(model, request, names)
     backend = services.router.candidates(model.id)[0]
-    return await backend.prepare(request, model)
+    return model, await backend.prepare(request, model)

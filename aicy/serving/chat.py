@@ -50,7 +50,7 @@ class ChatCall:
 async def start(services: Services, principal: Principal, body: Any) -> ChatCall:
     request = chat.parse_request(body)
     generation = chat.to_generation(request)
-    prepared = await open_call(services, principal, generation, chat_params(request))
+    _, prepared = await open_call(services, principal, generation, chat_params(request))
     encoder = chat.ChatEncoder(request.model, include_usage=request.include_usage)
     return ChatCall(bool(request.stream), request.model, prepared, encoder)
 

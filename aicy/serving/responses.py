@@ -36,8 +36,9 @@ class ResponseCall:
 
     async def _save(self) -> None:
         if self.store:
-            await self.services.responses.save(self.principal.account_id, self.encoder.response,
-                                               self.input_items)
+            await self.services.responses.save(
+                self.principal.account_id, self.encoder.response, self.input_items
+            )
 
     async def stream(self) -> AsyncIterator[bytes]:
         for event in self.encoder.start():
@@ -74,15 +75,29 @@ async def start(services: Services, principal: Principal, body: Any) -> Response
     if request.previous_response_id:
         found = await services.responses.history(principal.account_id, request.previous_response_id)
         if found is None:
-            raise InvalidRequest(f"Previous response with id '{request.previous_response_id}' not found.",
-                                 param="previous_response_id", code="previous_response_not_found")
+            raise InvalidRequest(
+                f"Previous response with id '{request.previous_response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
         history = found
     items = responses.input_items(request)
     generation = responses.to_generation(request, history, items)
-    prepared = await open_call(services, principal, generation, RESPONSES_PARAMS)
-    encoder = responses.ResponsesEncoder(responses.skeleton(request, ids.response_id(), request.model))
-    return ResponseCall(bool(request.stream), request.store is not False, request.model, principal, services,
-                        prepared, encoder, items)
+    model, prepared = await open_call(services, principal, generation, RESPONSES_PARAMS)
+    skeleton = responses.skeleton(
+        request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
+    )
+    encoder = responses.ResponsesEncoder(skeleton)
+    return ResponseCall(
+        bool(request.stream),
+        request.store is not False,
+        request.model,
+        principal,
+        services,
+        prepared,
+        encoder,
+        items,
+    )
 
 
 async def retrieve(services: Services, principal: Principal, response_id: str) -> JSON:
@@ -98,14 +113,18 @@ async def delete(services: Services, principal: Principal, response_id: str) -> 
     return {"id": response_id, "object": "response", "deleted": True}
 
 
-async def list_input_items(services: Services, principal: Principal, response_id: str,
-                           query: dict[str, str]) -> JSON:
+async def list_input_items(
+    services: Services, principal: Principal, response_id: str, query: dict[str, str]
+) -> JSON:
     stored = await services.responses.get(principal.account_id, response_id)
     if stored is None:
         raise _not_found(response_id)
     limit_text = query.get("limit", "20")
-    require(limit_text.isdigit() and 1 <= int(limit_text) <= 100,
-            "Invalid value for 'limit': expected an integer from 1 to 100.", "limit")
+    require(
+        limit_text.isdigit() and 1 <= int(limit_text) <= 100,
+        "Invalid value for 'limit': expected an integer from 1 to 100.",
+        "limit",
+    )
     order = query.get("order", "desc")
     require(order in ("asc", "desc"), "Invalid value for 'order': expected 'asc' or 'desc'.", "order")
     items = list(stored.input_items) if order == "asc" else list(reversed(stored.input_items))
@@ -114,7 +133,7 @@ async def list_input_items(services: Services, principal: Principal, response_id
         position = next((i for i, item in enumerate(items) if item.get("id") == after), None)
         require(position is not None, f"No input item with id '{after}' in this response.", "after")
         assert position is not None
-        items = items[position + 1:]
+        items = items[position + 1 :]
     limit = int(limit_text)
     page = items[:limit]
     return {

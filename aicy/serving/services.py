@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicy.engine.llama import LlamaEngine
 from aicy.routing.router import Router
 from aicy.settings import Settings
 from aicy.storage.keys import KeyStore
@@ -19,3 +20,4 @@ class Services:
     keys: KeyStore
     responses: ResponseStore
     router: Router
+    engine: LlamaEngine | None = None

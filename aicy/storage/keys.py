@@ -39,18 +39,29 @@ class KeyStore:
             if found is not None:
                 return str(found)
             account_id = new_id("acct_", 8)
-            await conn.execute(accounts.insert().values(id=account_id, name=name, is_admin=is_admin,
-                                                        created_at=int(time.time())))
+            await conn.execute(
+                accounts.insert().values(
+                    id=account_id, name=name, is_admin=is_admin, created_at=int(time.time())
+                )
+            )
             return account_id
 
     async def create_key(self, account_id: str, name: str, role: Role = "customer") -> tuple[str, NewKey]:
         key = generate_key()
         key_id = new_id("key_", 8)
         async with self.engine.begin() as conn:
-            await conn.execute(api_keys.insert().values(
-                id=key_id, account_id=account_id, name=name, prefix=key.prefix, secret_hash=key.secret_hash,
-                role=role, created_at=int(time.time()), revoked_at=None,
-            ))
+            await conn.execute(
+                api_keys.insert().values(
+                    id=key_id,
+                    account_id=account_id,
+                    name=name,
+                    prefix=key.prefix,
+                    secret_hash=key.secret_hash,
+                    role=role,
+                    created_at=int(time.time()),
+                    revoked_at=None,
+                )
+            )
         return key_id, key
 
     async def principal(self, secret_hash: str) -> Principal | None:
@@ -61,21 +72,32 @@ class KeyStore:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return Principal(key_id=row.id, account_id=row.account_id, role="admin" if row.role == "admin"
-                         else "customer")
+        return Principal(
+            key_id=row.id, account_id=row.account_id, role="admin" if row.role == "admin" else "customer"
+        )
 
     async def list_keys(self) -> list[KeyRecord]:
-        query = select(api_keys, accounts.c.name.label("account_name")).join(accounts).order_by(
-            api_keys.c.created_at, api_keys.c.id)
+        query = (
+            select(api_keys, accounts.c.name.label("account_name"))
+            .join(accounts)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [KeyRecord(r.id, r.account_id, r.account_name, r.name, r.prefix, r.role, r.created_at,
-                          r.revoked_at) for r in rows]
+        return [
+            KeyRecord(
+                r.id, r.account_id, r.account_name, r.name, r.prefix, r.role, r.created_at, r.revoked_at
+            )
+            for r in rows
+        ]
 
     async def revoke(self, key_id_or_prefix: str) -> int:
         """Revoke by key id or visible prefix; returns how many keys were revoked."""
         where = (api_keys.c.id == key_id_or_prefix) | (api_keys.c.prefix == key_id_or_prefix)
         async with self.engine.begin() as conn:
-            result = await conn.execute(api_keys.update().where(where, api_keys.c.revoked_at.is_(None))
-                                        .values(revoked_at=int(time.time())))
+            result = await conn.execute(
+                api_keys.update()
+                .where(where, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=int(time.time()))
+            )
             return int(result.rowcount)

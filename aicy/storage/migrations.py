@@ -29,7 +29,8 @@ def apply(conn: Connection) -> list[int]:
         if version in done:
             continue
         step(conn)
-        conn.execute(schema.schema_migrations.insert().values(version=version, name=name,
-                                                              applied_at=int(time.time())))
+        conn.execute(
+            schema.schema_migrations.insert().values(version=version, name=name, applied_at=int(time.time()))
+        )
         applied.append(version)
     return applied

@@ -27,11 +27,16 @@ class ResponseStore:
 
     async def save(self, account_id: str, body: JSON, input_items: list[JSON]) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(responses.insert().values(
-                id=body["id"], account_id=account_id, created_at=int(time.time()),
-                previous_response_id=body.get("previous_response_id"),
-                body=orjson.dumps(body).decode(), input_items=orjson.dumps(input_items).decode(),
-            ))
+            await conn.execute(
+                responses.insert().values(
+                    id=body["id"],
+                    account_id=account_id,
+                    created_at=int(time.time()),
+                    previous_response_id=body.get("previous_response_id"),
+                    body=orjson.dumps(body).decode(),
+                    input_items=orjson.dumps(input_items).decode(),
+                )
+            )
 
     async def get(self, account_id: str, response_id: str) -> StoredResponse | None:
         query = select(responses).where(responses.c.id == response_id, responses.c.account_id == account_id)
@@ -39,8 +44,9 @@ class ResponseStore:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return StoredResponse(row.id, row.previous_response_id, orjson.loads(row.body),
-                              orjson.loads(row.input_items))
+        return StoredResponse(
+            row.id, row.previous_response_id, orjson.loads(row.body), orjson.loads(row.input_items)
+        )
 
     async def delete(self, account_id: str, response_id: str) -> bool:
         query = responses.delete().where(responses.c.id == response_id, responses.c.account_id == account_id)

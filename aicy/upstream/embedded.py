@@ -28,10 +28,13 @@ def grammar_for(fmt: OutputFormat) -> str | None:
         return JSON_GBNF
     if fmt.type == "json_schema":
         try:
-            return json_schema_to_gbnf(json.dumps(fmt.schema or {}))
+            return str(json_schema_to_gbnf(json.dumps(fmt.schema or {})))
         except Exception as exc:
-            raise InvalidRequest(f"Invalid JSON schema for structured output: {exc}",
-                                 param="response_format", code="invalid_json_schema") from None
+            raise InvalidRequest(
+                f"Invalid JSON schema for structured output: {exc}",
+                param="response_format",
+                code="invalid_json_schema",
+            ) from None
     return None
 
 
@@ -48,8 +51,11 @@ class EmbeddedCall:
             async for item in run:
                 if isinstance(item, EngineResult):
                     yield Finish(item.finish)
-                    yield Usage(input_tokens=item.prompt_tokens, output_tokens=item.completion_tokens,
-                                cached_tokens=item.cached_tokens)
+                    yield Usage(
+                        input_tokens=item.prompt_tokens,
+                        output_tokens=item.completion_tokens,
+                        cached_tokens=item.cached_tokens,
+                    )
                 else:
                     yield TextDelta(item)
         finally:
