@@ -21,7 +21,8 @@ from aicy.storage.keys import KeyStore
 app = typer.Typer(help="aicy: a self-hosted, OpenAI-compatible LLM API platform.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-console = Console()
+# Piped output (scripts, tests) gets wide tables instead of Rich's 80-column wrapping.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _keys(settings: Settings) -> tuple[KeyStore, asyncio.AbstractEventLoop]:

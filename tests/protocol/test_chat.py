@@ -10,6 +10,7 @@ from aicy.protocol import chat
 from aicy.types import (
     Event,
     Finish,
+    GenerationRequest,
     Message,
     OutputFormat,
     TextDelta,
@@ -129,7 +130,7 @@ def test_non_function_tool_is_refused() -> None:
 # to_generation
 
 
-def generation(**fields: Any):  # -> GenerationRequest
+def generation(**fields: Any) -> GenerationRequest:
     return chat.to_generation(chat.parse_request(body(**fields)))
 
 
@@ -189,7 +190,10 @@ def test_sampling_and_tool_options_pass_through() -> None:
         ({"type": "text"}, OutputFormat()),
         ({"type": "json_object"}, OutputFormat(type="json_object")),
         (
-            {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}, "strict": True}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "p", "schema": {"type": "object"}, "strict": True},
+            },
             OutputFormat(type="json_schema", name="p", schema={"type": "object"}, strict=True),
         ),
         (
@@ -246,7 +250,12 @@ def test_text_stream_without_usage() -> None:
     encoder = chat.ChatEncoder("m")
     chunks = run(encoder, TEXT_EVENTS)
     deltas = [c["choices"][0]["delta"] for c in chunks]
-    assert deltas == [{"role": "assistant", "content": "", "refusal": None}, {"content": "Hel"}, {"content": "lo"}, {}]
+    assert deltas == [
+        {"role": "assistant", "content": "", "refusal": None},
+        {"content": "Hel"},
+        {"content": "lo"},
+        {},
+    ]
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
     assert all("usage" not in c for c in chunks)
     assert {c["id"] for c in chunks} == {encoder.id}
@@ -293,12 +302,17 @@ def test_tool_call_stream() -> None:
     assert calls[2] == {"index": 0, "function": {"arguments": '"Paris"}'}}
     assert (calls[3]["index"], calls[3]["id"], calls[3]["function"]["name"]) == (1, "call_b", "get_time")
     assert calls[4] == {"index": 1, "function": {"arguments": "{}"}}
-    assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+    finish = chunks[-1]["choices"][0]
+    assert finish == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
 
     message = encoder.completion()["choices"][0]["message"]
     assert message["content"] is None
     assert message["tool_calls"] == [
-        {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
+        {
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        },
         {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
     ]
     ChatCompletion.model_validate(encoder.completion())
@@ -306,7 +320,8 @@ def test_tool_call_stream() -> None:
 
 def test_completion_shape() -> None:
     encoder = chat.ChatEncoder("m")
-    for event in [TextDelta("Hel"), TextDelta("lo"), Finish("length"), Usage(5, 2, cached_tokens=1)]:
+    events: list[Event] = [TextDelta("Hel"), TextDelta("lo"), Finish("length"), Usage(5, 2, cached_tokens=1)]
+    for event in events:
         encoder.feed(event)
     completion = encoder.completion()
     ChatCompletion.model_validate(completion)

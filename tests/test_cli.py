@@ -1,0 +1,62 @@
+"""The aicy command: first-start banner, keys, models."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.support import MODEL, AicyProcess
+
+
+def test_keys_create_list_revoke(aicy: AicyProcess) -> None:
+    key = aicy.new_key("cli-account", name="cli-test")
+    assert key.startswith("sk-aicy-")
+    client = OpenAI(base_url=aicy.base_url, api_key=key, max_retries=0)
+    assert client.models.list().data
+    listing = aicy.cli("keys", "list").stdout
+    assert key[:12] in listing and key not in listing
+    aicy.cli("keys", "revoke", key[:12])
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.models.list()
+    assert caught.value.code == "invalid_api_key"
+
+
+def test_revoke_unknown_key_fails(aicy: AicyProcess) -> None:
+    with pytest.raises(subprocess.CalledProcessError):
+        aicy.cli("keys", "revoke", "sk-aicy-nope")
+
+
+def test_models_table(aicy: AicyProcess) -> None:
+    assert MODEL in aicy.cli("models").stdout
+
+
+def test_first_start_prints_a_key_and_examples_that_work(tmp_path: Path) -> None:
+    server = AicyProcess(tmp_path, extra_env={"AICY_LOG_LEVEL": "info", "AICY_ENGINE_MAX_OUTPUT_TOKENS": "64"})
+    server.start()
+    try:
+        log = server.log()
+        key = re.search(r"^\s+(sk-aicy-\S+)$", log, re.MULTILINE)
+        assert key is not None, log
+        curl = re.search(r"^curl .*?'$", log, re.MULTILINE | re.DOTALL)
+        assert curl is not None and key.group(1) in curl.group(0)
+        out = subprocess.run(["bash", "-c", curl.group(0)], capture_output=True, text=True, check=True).stdout
+        assert json.loads(out)["choices"][0]["message"]["content"]
+        python = re.search(r"^from openai import OpenAI$.*?^print\(resp.output_text\)$", log, re.MULTILINE | re.DOTALL)
+        assert python is not None
+        printed = subprocess.run([sys.executable, "-c", python.group(0)], capture_output=True, text=True, check=True)
+        assert printed.stdout.strip()
+    finally:
+        server.stop()
+    second = AicyProcess(tmp_path, extra_env={"AICY_LOG_LEVEL": "info"})
+    second.start()
+    try:
+        assert "sk-aicy-" not in second.log().split("Uvicorn running")[-1].split("aicy is ready")[-1]
+    finally:
+        second.stop()
