@@ -22,6 +22,8 @@ from pydantic_settings import (
 def _config_file() -> Path | None:
     named = os.environ.get("AICY_CONFIG")
     if named:
+        if not Path(named).is_file():
+            raise FileNotFoundError(f"AICY_CONFIG names {named}, which is not a file.")
         return Path(named)
     default = Path("aicy.toml")
     return default if default.exists() else None

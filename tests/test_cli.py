@@ -38,7 +38,9 @@ def test_models_table(aicy: AicyProcess) -> None:
 
 
 def test_first_start_prints_a_key_and_examples_that_work(tmp_path: Path) -> None:
-    server = AicyProcess(tmp_path, extra_env={"AICY_LOG_LEVEL": "info", "AICY_ENGINE_MAX_OUTPUT_TOKENS": "64"})
+    server = AicyProcess(
+        tmp_path, extra_env={"AICY_LOG_LEVEL": "info", "AICY_ENGINE_MAX_OUTPUT_TOKENS": "64"}
+    )
     server.start()
     try:
         log = server.log()
@@ -48,9 +50,13 @@ def test_first_start_prints_a_key_and_examples_that_work(tmp_path: Path) -> None
         assert curl is not None and key.group(1) in curl.group(0)
         out = subprocess.run(["bash", "-c", curl.group(0)], capture_output=True, text=True, check=True).stdout
         assert json.loads(out)["choices"][0]["message"]["content"]
-        python = re.search(r"^from openai import OpenAI$.*?^print\(resp.output_text\)$", log, re.MULTILINE | re.DOTALL)
+        python = re.search(
+            r"^from openai import OpenAI$.*?^print\(resp.output_text\)$", log, re.MULTILINE | re.DOTALL
+        )
         assert python is not None
-        printed = subprocess.run([sys.executable, "-c", python.group(0)], capture_output=True, text=True, check=True)
+        printed = subprocess.run(
+            [sys.executable, "-c", python.group(0)], capture_output=True, text=True, check=True
+        )
         assert printed.stdout.strip()
     finally:
         server.stop()

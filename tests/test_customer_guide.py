@@ -32,7 +32,9 @@ def curl_examples(text: str) -> list[str]:
 
 
 def python_examples(text: str) -> list[str]:
-    return re.findall(r"^from openai import OpenAI$.*?print\(resp\.output_text\)", text, re.MULTILINE | re.DOTALL)
+    return re.findall(
+        r"^from openai import OpenAI$.*?print\(resp\.output_text\)", text, re.MULTILINE | re.DOTALL
+    )
 
 
 def test_the_guide_has_the_examples_we_expect() -> None:
@@ -43,8 +45,13 @@ def test_the_guide_has_the_examples_we_expect() -> None:
 
 def test_curl_examples(aicy: AicyProcess, api_key: str) -> None:
     for example in curl_examples(_guide()):
-        run = subprocess.run(["bash", "-c", _adapt(example, aicy, api_key)], capture_output=True, text=True,
-                             check=True, timeout=300)
+        run = subprocess.run(
+            ["bash", "-c", _adapt(example, aicy, api_key)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
         reply = json.loads(run.stdout)
         assert reply.get("error") is None, reply
         if reply["object"] == "response":
@@ -55,6 +62,11 @@ def test_curl_examples(aicy: AicyProcess, api_key: str) -> None:
 
 def test_python_example(aicy: AicyProcess, api_key: str) -> None:
     for example in python_examples(_guide()):
-        run = subprocess.run([sys.executable, "-c", _adapt(example, aicy, api_key)], capture_output=True,
-                             text=True, check=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-c", _adapt(example, aicy, api_key)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
         assert run.stdout.strip()

@@ -56,14 +56,21 @@ def parse_model(model: type[M], body: Any) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, model) from None
 
 
-def validation_error(exc: ValidationError) -> InvalidRequest:
+def _is_decimal_field(model: type[BaseModel] | None, loc: Sequence[int | str]) -> bool:
+    field = model.model_fields.get(str(loc[0])) if model is not None and loc else None
+    return field is not None and "float" in str(field.annotation)
+
+
+def validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> InvalidRequest:
     first = exc.errors(include_url=False)[0]
     param = param_path(first["loc"])
     kind = first["type"]
     code = _CODES.get(kind, "invalid_value")
+    if code.startswith("integer_") and _is_decimal_field(model, first["loc"]):
+        code = code.replace("integer_", "decimal_")
     if kind == "missing":
         message = f"Missing required parameter: '{param}'."
     elif code == "invalid_type":

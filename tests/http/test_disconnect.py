@@ -11,8 +11,11 @@ from tests.support import MODEL, AicyProcess
 
 LIMIT = 400
 # The schema asks for more numbers than LIMIT tokens can hold, so the reply can only end at the limit.
-NUMBERS = {"type": "object", "properties": {"n": {"type": "array", "items": {"type": "integer"}, "minItems": LIMIT}},
-           "required": ["n"]}
+NUMBERS = {
+    "type": "object",
+    "properties": {"n": {"type": "array", "items": {"type": "integer"}, "minItems": LIMIT}},
+    "required": ["n"],
+}
 LONG = {
     "model": MODEL,
     "messages": [{"role": "user", "content": "List numbers."}],
@@ -39,8 +42,13 @@ def test_stream_disconnect_stops_generation(aicy: AicyProcess, api_key: str, cli
     _reference_runs_to_the_limit(client)
     before = _idle_engine(aicy)
     headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.stream("POST", f"{aicy.base_url}/chat/completions", json={**LONG, "stream": True},
-                      headers=headers, timeout=60) as reply:
+    with httpx.stream(
+        "POST",
+        f"{aicy.base_url}/chat/completions",
+        json={**LONG, "stream": True},
+        headers=headers,
+        timeout=60,
+    ) as reply:
         seen = 0
         for line in reply.iter_lines():
             seen += line.startswith("data:")

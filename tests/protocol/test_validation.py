@@ -96,9 +96,6 @@ def test_codes(body: dict[str, object], param: str, code: str) -> None:
         assert err.message.startswith(f"Invalid value for '{param}':")
 
 
-@pytest.mark.xfail(
-    reason="bug: float bounds map to integer_* codes; OpenAI answers decimal_above_max_value", strict=True
-)
 def test_float_above_max_uses_decimal_code() -> None:
     err = _error({"messages": [], "temperature": 3})
     assert err.param == "temperature"

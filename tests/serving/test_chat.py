@@ -40,9 +40,17 @@ def test_developer_assistant_and_tool_roles_are_accepted(client: OpenAI) -> None
         messages=[
             {"role": "developer", "content": "Answer in one word."},
             {"role": "user", "content": "What is the weather?"},
-            {"role": "assistant", "content": None,
-             "tool_calls": [{"id": "call_1", "type": "function",
-                             "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21 C"},
             {"role": "user", "content": [{"type": "text", "text": "So, how is it?"}]},
         ],
@@ -54,7 +62,8 @@ def test_developer_assistant_and_tool_roles_are_accepted(client: OpenAI) -> None
 def test_max_tokens_cuts_with_length(client: OpenAI) -> None:
     for limit_param in ("max_tokens", "max_completion_tokens"):
         reply = client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "Write a long story about a dragon."}],
+            model=MODEL,
+            messages=[{"role": "user", "content": "Write a long story about a dragon."}],
             **{limit_param: 7},
         )
         assert reply.choices[0].finish_reason == "length"
@@ -66,14 +75,21 @@ def test_stop_sequence_ends_the_reply(client: OpenAI) -> None:
     full = client.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=80)
     text = full.choices[0].message.content or ""
     assert "5" in text
-    cut = client.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=80, stop=["5"])
+    cut = client.chat.completions.create(
+        model=MODEL, messages=messages, temperature=0, max_tokens=80, stop=["5"]
+    )
     assert cut.choices[0].finish_reason == "stop"
     assert cut.choices[0].message.content == text[: text.index("5")]
 
 
 def test_seed_makes_sampling_repeatable(client: OpenAI) -> None:
-    kwargs = dict(model=MODEL, messages=[{"role": "user", "content": "Invent a name for a cat."}],
-                  temperature=1.0, top_p=0.95, max_tokens=30)
+    kwargs = dict(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Invent a name for a cat."}],
+        temperature=1.0,
+        top_p=0.95,
+        max_tokens=30,
+    )
     first = client.chat.completions.create(seed=1234, **kwargs)  # type: ignore[call-overload]
     second = client.chat.completions.create(seed=1234, **kwargs)  # type: ignore[call-overload]
     assert first.choices[0].message.content == second.choices[0].message.content
@@ -103,8 +119,9 @@ def test_stream_without_usage_has_no_usage_chunk(client: OpenAI) -> None:
 
 
 def test_stream_helper_final_completion(client: OpenAI) -> None:
-    with client.chat.completions.stream(model=MODEL, messages=HELLO, max_tokens=200,
-                                        stream_options={"include_usage": True}) as stream:
+    with client.chat.completions.stream(
+        model=MODEL, messages=HELLO, max_tokens=200, stream_options={"include_usage": True}
+    ) as stream:
         deltas = [e.delta for e in stream if e.type == "content.delta"]
         final = stream.get_final_completion()
     assert final.choices[0].message.content == "".join(deltas)
@@ -113,7 +130,10 @@ def test_stream_helper_final_completion(client: OpenAI) -> None:
 
 def test_json_object_output_parses(client: OpenAI) -> None:
     reply = client.chat.completions.create(
-        model=MODEL, response_format={"type": "json_object"}, max_tokens=200, temperature=0,
+        model=MODEL,
+        response_format={"type": "json_object"},
+        max_tokens=200,
+        temperature=0,
         messages=[{"role": "user", "content": "Reply with a JSON object with the key color."}],
     )
     assert reply.choices[0].finish_reason == "stop"
@@ -128,7 +148,10 @@ class City(BaseModel):
 
 def test_parse_with_pydantic_schema(client: OpenAI) -> None:
     reply = client.chat.completions.parse(
-        model=MODEL, response_format=City, max_tokens=200, temperature=0,
+        model=MODEL,
+        response_format=City,
+        max_tokens=200,
+        temperature=0,
         messages=[{"role": "user", "content": "Give me a city as JSON."}],
     )
     parsed = reply.choices[0].message.parsed
@@ -137,7 +160,9 @@ def test_parse_with_pydantic_schema(client: OpenAI) -> None:
 
 def test_unknown_fields_are_ignored(client: OpenAI) -> None:
     reply = client.chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=10,
+        model=MODEL,
+        messages=HELLO,
+        max_tokens=10,
         extra_body={"client_metadata": {"x": 1}, "some_future_field": True, "user": "u1"},
     )
     assert reply.choices[0].message.content is not None
@@ -155,7 +180,9 @@ def test_unknown_fields_are_ignored(client: OpenAI) -> None:
         ({"extra_body": {"messages": [{"role": "wizard", "content": "hi"}]}}, "messages[0].role", None),
     ],
 )
-def test_bad_parameters_are_400_naming_the_param(client: OpenAI, kwargs: dict, param: str, code: str | None) -> None:
+def test_bad_parameters_are_400_naming_the_param(
+    client: OpenAI, kwargs: dict, param: str, code: str | None
+) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=MODEL, messages=HELLO, **kwargs)
     assert caught.value.param == param

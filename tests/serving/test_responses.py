@@ -32,17 +32,21 @@ def test_instructions_and_item_list_input(client: OpenAI) -> None:
         ],
         max_output_tokens=100,
     )
-    expected = count_prompt_tokens([
-        {"role": "system", "content": "Answer briefly."},
-        {"role": "system", "content": "Use English."},
-        {"role": "user", "content": "Hi there"},
-    ])
+    expected = count_prompt_tokens(
+        [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "system", "content": "Use English."},
+            {"role": "user", "content": "Hi there"},
+        ]
+    )
     assert resp.instructions == "Answer briefly."
     assert resp.usage is not None and resp.usage.input_tokens == expected
 
 
 def test_max_output_tokens_gives_incomplete(client: OpenAI) -> None:
-    resp = client.responses.create(model=MODEL, input="Write a long essay about rivers.", max_output_tokens=16)
+    resp = client.responses.create(
+        model=MODEL, input="Write a long essay about rivers.", max_output_tokens=16
+    )
     assert resp.status == "incomplete"
     assert resp.incomplete_details is not None
     assert resp.incomplete_details.reason == "max_output_tokens"
@@ -71,10 +75,17 @@ def test_stream_helper_gives_final_response(client: OpenAI) -> None:
 def test_raw_stream_event_order(client: OpenAI) -> None:
     events = list(client.responses.create(model=MODEL, input="Hi", stream=True, max_output_tokens=100))
     kinds = [e.type for e in events]
-    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
-                         "response.content_part.added"]
-    assert kinds[-4:-1] == ["response.output_text.done", "response.content_part.done",
-                            "response.output_item.done"]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:-1] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
     assert kinds[-1] in ("response.completed", "response.incomplete")
     assert set(kinds[4:-4]) == {"response.output_text.delta"}
 
@@ -86,28 +97,44 @@ class Pet(BaseModel):
 
 
 def test_parse_with_pydantic_schema(client: OpenAI) -> None:
-    resp = client.responses.parse(model=MODEL, input="Invent a pet as JSON.", text_format=Pet,
-                                  max_output_tokens=200, temperature=0)
+    resp = client.responses.parse(
+        model=MODEL, input="Invent a pet as JSON.", text_format=Pet, max_output_tokens=200, temperature=0
+    )
     assert isinstance(resp.output_parsed, Pet)
 
 
 def test_json_object_format(client: OpenAI) -> None:
     import json
 
-    resp = client.responses.create(model=MODEL, input="Reply with a JSON object with the key color.",
-                                   text={"format": {"type": "json_object"}}, max_output_tokens=200,
-                                   temperature=0)
+    resp = client.responses.create(
+        model=MODEL,
+        input="Reply with a JSON object with the key color.",
+        text={"format": {"type": "json_object"}},
+        max_output_tokens=200,
+        temperature=0,
+    )
     assert resp.status == "completed"
     assert isinstance(json.loads(resp.output_text), dict)
 
 
 def test_three_turn_chain_rebuilds_history_without_instructions(client: OpenAI) -> None:
-    first = client.responses.create(model=MODEL, input="My name is Ann.", instructions="Be kind.",
-                                    max_output_tokens=40, temperature=0)
-    second = client.responses.create(model=MODEL, input="What is my name?", previous_response_id=first.id,
-                                     max_output_tokens=40, temperature=0)
-    third = client.responses.create(model=MODEL, input=[{"role": "user", "content": "Say it again."}],
-                                    previous_response_id=second.id, max_output_tokens=40, temperature=0)
+    first = client.responses.create(
+        model=MODEL, input="My name is Ann.", instructions="Be kind.", max_output_tokens=40, temperature=0
+    )
+    second = client.responses.create(
+        model=MODEL,
+        input="What is my name?",
+        previous_response_id=first.id,
+        max_output_tokens=40,
+        temperature=0,
+    )
+    third = client.responses.create(
+        model=MODEL,
+        input=[{"role": "user", "content": "Say it again."}],
+        previous_response_id=second.id,
+        max_output_tokens=40,
+        temperature=0,
+    )
     assert third.previous_response_id == second.id
     assert second.instructions is None
     history = [
@@ -149,8 +176,9 @@ def test_retrieve_and_delete(client: OpenAI) -> None:
 
 def test_input_items_pagination(client: OpenAI) -> None:
     texts = [f"note {i}" for i in range(5)]
-    resp = client.responses.create(model=MODEL, max_output_tokens=16,
-                                   input=[{"role": "user", "content": t} for t in texts])
+    resp = client.responses.create(
+        model=MODEL, max_output_tokens=16, input=[{"role": "user", "content": t} for t in texts]
+    )
     page = client.responses.input_items.list(resp.id, limit=2, order="asc")
     assert page.has_more is True
     assert len(page.data) == 2
@@ -185,9 +213,19 @@ def test_other_account_cannot_see_a_response(client: OpenAI, other_client: OpenA
         ({"input": "x", "reasoning": {"effort": "high"}}, "reasoning.effort", "unsupported_parameter"),
         ({"input": "x", "text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name", None),
         ({"input": "x", "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", None),
-        ({"input": [{"type": "message", "role": "user", "content": [{"type": "input_image",
-                                                                    "image_url": "data:,"}]}]},
-         "input[0].content[0]", "unsupported_value"),
+        (
+            {
+                "input": [
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_image", "image_url": "data:,"}],
+                    }
+                ]
+            },
+            "input[0].content[0]",
+            "unsupported_value",
+        ),
     ],
 )
 def test_bad_requests_name_the_param(client: OpenAI, body: dict, param: str, code: str | None) -> None:
@@ -200,9 +238,14 @@ def test_bad_requests_name_the_param(client: OpenAI, body: dict, param: str, cod
 
 def test_codex_style_request_is_accepted(client: OpenAI) -> None:
     stream = client.responses.create(
-        model=MODEL, instructions="You are a coding agent.", stream=True, store=False,
+        model=MODEL,
+        instructions="You are a coding agent.",
+        stream=True,
+        store=False,
         input=[{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
-        include=["reasoning.encrypted_content"], prompt_cache_key="thread-1", max_output_tokens=30,
+        include=["reasoning.encrypted_content"],
+        prompt_cache_key="thread-1",
+        max_output_tokens=30,
         extra_body={"client_metadata": {"a": "b"}, "reasoning": None},
     )
     kinds = [e.type for e in stream]
