@@ -23,12 +23,25 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One conversation turn in neutral form (system/developer are both ``system`` here)."""
+    """One conversation turn in neutral form (system/developer are both ``system`` here).
+
+    ``reasoning`` is an assistant turn's reasoning text (a replayed Responses reasoning item's summary, or a
+    Chat upstream's ``reasoning_content``), kept so translation in either direction does not lose it.
+    """
 
     role: Role
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """``auto``, ``none``, ``required``, or ``function`` with the one function that must be called."""
+
+    mode: Literal["auto", "none", "required", "function"]
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +73,14 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     output_format: OutputFormat = field(default_factory=OutputFormat)
     tools: tuple[FunctionTool, ...] = ()
-    tool_choice: str | JSON | None = None
+    tool_choice: ToolChoice | None = None
     reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
     parallel_tool_calls: bool = True
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    user: str | None = None
+    prompt_cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

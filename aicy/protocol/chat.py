@@ -24,6 +24,7 @@ from aicy.types import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    ToolChoice,
     Usage,
 )
 
@@ -118,10 +119,29 @@ def to_generation(request: ChatCompletionRequest) -> GenerationRequest:
         stop=tuple(stop),
         output_format=_output_format(request.response_format),
         tools=tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(request.tools or [])),
-        tool_choice=request.tool_choice,
+        tool_choice=tool_choice(request.tool_choice),
         reasoning_effort=request.reasoning_effort,
         parallel_tool_calls=request.parallel_tool_calls is not False,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        user=request.user,
+        prompt_cache_key=request.model_extra.get("prompt_cache_key") if request.model_extra else None,
     )
+
+
+def tool_choice(raw: str | dict[str, Any] | None) -> ToolChoice | None:
+    """Chat's ``tool_choice``: a mode string or ``{"type": "function", "function": {"name": ...}}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        require(
+            raw in ("auto", "none", "required"), f"Invalid value for 'tool_choice': '{raw}'.", "tool_choice"
+        )
+        return ToolChoice(mode=raw)  # type: ignore[arg-type]
+    function = raw.get("function")
+    if raw.get("type") == "function" and isinstance(function, dict) and isinstance(function.get("name"), str):
+        return ToolChoice(mode="function", name=function["name"])
+    raise UnsupportedValue(f"tool_choice of type '{raw.get('type')}' is not supported.", param="tool_choice")
 
 
 def _output_format(fmt: ResponseFormat | None) -> OutputFormat:
@@ -167,7 +187,13 @@ def _message(raw: Any, param: str) -> Message:
             "missing_required_parameter",
         )
         return Message(role="tool", content=content, tool_call_id=call)
-    return Message(role="assistant", content=content, tool_calls=_tool_calls(raw.get("tool_calls"), param))
+    reasoning = raw.get("reasoning_content") or raw.get("reasoning")
+    return Message(
+        role="assistant",
+        content=content,
+        tool_calls=_tool_calls(raw.get("tool_calls"), param),
+        reasoning=reasoning if isinstance(reasoning, str) else None,
+    )
 
 
 def _tool_calls(raw: Any, param: str) -> tuple[ToolCall, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from aicy.types import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    ToolChoice,
     Usage,
 )
 
@@ -202,15 +203,24 @@ def _normalise_item(raw: JSON, param: str) -> JSON:
 
 
 def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
-    """Neutral messages for a list of Responses items (function calls become assistant tool calls)."""
+    """Neutral messages for Responses items.
+
+    Function calls become assistant tool calls (consecutive calls share one assistant turn); a reasoning
+    item's summary is attached to the assistant turn that follows it.
+    """
     messages: list[Message] = []
+    reasoning: str | None = None
     for i, item in enumerate(items):
         where = f"{param}[{i}]"
         kind = item.get("type", "message")
         if kind == "message":
-            role = item.get("role")
+            role = _ROLE_MAP[str(item.get("role"))]
             text = message_text(item.get("content"), f"{where}.content")
-            messages.append(Message(role=_ROLE_MAP[str(role)], content=text))
+            if role == "assistant":
+                messages.append(Message(role=role, content=text, reasoning=reasoning))
+                reasoning = None
+            else:
+                messages.append(Message(role=role, content=text))
         elif kind == "function_call":
             call = ToolCall(
                 id=str(item.get("call_id")),
@@ -218,18 +228,20 @@ def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
                 arguments=str(item.get("arguments") or ""),
             )
             last = messages[-1] if messages else None
-            if last is not None and last.role == "assistant" and last.tool_calls:
-                messages[-1] = Message(
-                    role="assistant", content=last.content, tool_calls=(*last.tool_calls, call)
-                )
+            if last is not None and last.role == "assistant" and last.tool_calls and reasoning is None:
+                messages[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                messages.append(Message(role="assistant", tool_calls=(call,)))
+                messages.append(Message(role="assistant", tool_calls=(call,), reasoning=reasoning))
+                reasoning = None
         elif kind == "function_call_output":
             output = item.get("output")
             text = output if isinstance(output, str) else message_text(output, f"{where}.output")
             messages.append(Message(role="tool", content=text, tool_call_id=str(item.get("call_id"))))
         elif kind == "reasoning":
-            continue
+            summary = item.get("summary") or []
+            text = "".join(str(p.get("text", "")) for p in summary if isinstance(p, dict))
+            if text:
+                reasoning = (reasoning or "") + text
         else:
             raise UnsupportedValue(f"Input item type '{kind}' is not supported.", param=f"{where}.type")
     return messages
@@ -256,10 +268,29 @@ def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JS
         top_p=request.top_p,
         output_format=request.output_format,
         tools=function_tools(request),
-        tool_choice=request.tool_choice,
+        tool_choice=tool_choice(request.tool_choice),
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
+        reasoning_summary=request.reasoning.summary if request.reasoning else None,
         parallel_tool_calls=request.parallel_tool_calls is not False,
+        user=request.user,
+        prompt_cache_key=request.prompt_cache_key,
     )
+
+
+def tool_choice(raw: str | dict[str, Any] | None) -> ToolChoice | None:
+    """Responses' ``tool_choice``: a mode string or ``{"type": "function", "name": ...}`` (flat)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        require(
+            raw in ("auto", "none", "required"), f"Invalid value for 'tool_choice': '{raw}'.", "tool_choice"
+        )
+        return ToolChoice(mode=raw)  # type: ignore[arg-type]
+    if raw.get("type") == "function" and isinstance(raw.get("name"), str):
+        return ToolChoice(mode="function", name=raw["name"])
+    if raw.get("type") == "allowed_tools" and raw.get("mode") in ("auto", "required"):
+        return ToolChoice(mode=raw["mode"])
+    raise UnsupportedValue(f"tool_choice of type '{raw.get('type')}' is not supported.", param="tool_choice")
 
 
 def usage_json(usage: Usage) -> JSON:

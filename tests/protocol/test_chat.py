@@ -17,6 +17,7 @@ from aicy.types import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    ToolChoice,
     Usage,
 )
 
@@ -177,7 +178,7 @@ def test_sampling_and_tool_options_pass_through() -> None:
         tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
     )
     assert (gen.temperature, gen.top_p, gen.seed, gen.reasoning_effort) == (0.5, 0.9, 7, "low")
-    assert gen.tool_choice == "required"
+    assert gen.tool_choice == ToolChoice(mode="required")
     assert gen.parallel_tool_calls is False
     assert [(t.name, t.parameters) for t in gen.tools] == [("f", {"type": "object"})]
     assert generation().parallel_tool_calls is True
