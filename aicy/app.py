@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,12 +18,17 @@ from aicy.engine.llama import LlamaEngine
 from aicy.engine.model_file import default_model_path
 from aicy.errors import AicyError
 from aicy.http import errors
+from aicy.http.admin_routes import admin_routes
 from aicy.http.middleware import RequestIdMiddleware
 from aicy.http.routes import routes
 from aicy.routing.catalog import Catalog, embedded_model
 from aicy.routing.router import Router
+from aicy.serving.catalog_admin import CatalogAdmin
+from aicy.serving.catalog_sync import CatalogSync
 from aicy.serving.services import Services
 from aicy.settings import Settings
+from aicy.storage.catalog import CatalogStore
+from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
@@ -35,30 +42,56 @@ def load_engine(settings: Settings) -> LlamaEngine:
     return LlamaEngine(path, n_ctx=settings.engine_context, n_threads=settings.engine_threads)
 
 
+def catalog_admin(settings: Settings, db: object) -> CatalogAdmin:
+    secret = load_or_create_secret(settings.data_dir, settings.secret_key)
+    return CatalogAdmin(CatalogStore(db, SecretBox(secret)))  # type: ignore[arg-type]
+
+
 def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = create_engine(settings.resolved_database_url)
         await migrate(db)
-        router = Router(Catalog())
+        admin = catalog_admin(settings, db)
+        await admin.seed()
+        router = Router(
+            Catalog(),
+            breaker_failures=settings.breaker_failures,
+            breaker_cooldown=settings.breaker_cooldown_seconds,
+        )
         engine = await asyncio.to_thread(load_engine, settings) if settings.engine_enabled else None
         if engine is not None:
-            router.register(
+            router.register_local(
                 embedded_model(settings.engine_context, settings.engine_max_output_tokens),
                 EmbeddedBackend(engine),
             )
-        app.state.services = Services(settings, db, KeyStore(db), ResponseStore(db), router, engine)
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
+        sync = CatalogSync(admin, router, http)
+        await sync.load()
+        app.state.services = Services(
+            settings, db, KeyStore(db), ResponseStore(db), router, admin, http, engine
+        )
+        background = [
+            asyncio.create_task(sync.watch(settings.catalog_reload_seconds)),
+            asyncio.create_task(sync.probe(settings.probe_interval_seconds)),
+        ]
+        app.state.catalog_sync = sync
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await http.aclose()
             if engine is not None:
                 engine.close()
             await db.dispose()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin_routes()],
         lifespan=lifespan,
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -67,7 +100,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 allow_origins=["*"],
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=["x-request-id", "x-aicy-model"],
+                expose_headers=["x-request-id", "x-aicy-model", "x-aicy-upstream-model"],
                 max_age=86400,
             ),
         ],

@@ -9,7 +9,8 @@ AicyError                      status, type, code, param, message
 │   └── ModelNotFound          404 code=model_not_found
 ├── PayloadTooLarge            413
 ├── RateLimited                429
-└── ServerError                500 / 502 / 503
+├── ServerError                500 / 502 / 503
+└── UpstreamError              502 upstream_error, keeping the upstream's code and message
 """
 
 from __future__ import annotations
@@ -100,3 +101,10 @@ class RateLimited(AicyError):
 class ServerError(AicyError):
     status = 500
     type = "server_error"
+
+
+class UpstreamError(AicyError):
+    """An error the upstream reported in its reply or mid-stream; its ``code`` and ``message`` are kept."""
+
+    status = 502
+    type = "upstream_error"

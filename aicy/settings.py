@@ -52,6 +52,24 @@ class Settings(BaseSettings):
     engine_max_output_tokens: int = Field(4096, description="Output limit of the embedded model per request.")
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest accepted request body; larger is 413.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    secret_key: str | None = Field(
+        None,
+        description="Fernet key sealing upstream API keys; default: `<data_dir>/secret.key`.",
+    )
+    upstream_max_attempts: int = Field(3, description="Channels tried for one request before giving up.")
+    upstream_retry_wait_max: float = Field(
+        5.0,
+        description="Longest upstream `retry-after` (seconds) aicy waits out before one more round of tries.",
+    )
+    breaker_failures: int = Field(3, description="Failures in a row that take a channel out of rotation.")
+    breaker_cooldown_seconds: float = Field(
+        10.0,
+        description="First wait before a channel out of rotation is probed (doubles while it keeps failing).",
+    )
+    probe_interval_seconds: float = Field(5.0, description="How often channels out of rotation are probed.")
+    catalog_reload_seconds: float = Field(
+        2.0, description="How often a running server looks for catalog and channel changes made by the CLI."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 JSON = dict[str, Any]
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+WireApi = Literal["chat", "responses"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,3 +124,35 @@ def count_prompt_tokens(messages: list[dict[str, str]]) -> int:
 
 def count_text_tokens(text: str) -> int:
     return len(_tokenizer().tokenize(text.encode(), add_bos=False, special=False))
+
+
+class Operator:
+    """Adds test models and channels through the admin API and removes them afterwards."""
+
+    def __init__(self, admin: httpx.Client) -> None:
+        self.admin = admin
+        self.models: list[str] = []
+        self.channels: list[str] = []
+
+    def model(self, model_id: str, **fields: Any) -> str:
+        body = {"id": model_id, "context_window": 8192, "max_output_tokens": 1024, **fields}
+        reply = self.admin.post("/admin/models", json=body)
+        assert reply.status_code == 201, reply.text
+        self.models.append(model_id)
+        return model_id
+
+    def channel(self, name: str, base_url: str, models: list[str] | dict[str, str], **fields: Any) -> None:
+        body = {"name": name, "base_url": base_url, "models": models, **fields}
+        reply = self.admin.post("/admin/channels", json=body)
+        assert reply.status_code == 201, reply.text
+        self.channels.append(name)
+
+    def health(self, name: str) -> dict[str, Any]:
+        health: dict[str, Any] = self.admin.get(f"/admin/channels/{name}").json()["health"]
+        return health
+
+    def cleanup(self) -> None:
+        for name in self.channels:
+            self.admin.delete(f"/admin/channels/{name}")
+        for model_id in self.models:
+            self.admin.delete(f"/admin/models/{model_id}")

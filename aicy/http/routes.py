@@ -15,6 +15,7 @@ from aicy.http.auth import authenticate
 from aicy.http.body import read_json
 from aicy.http.streaming import ClientGone, EventStreamResponse, unless_disconnected
 from aicy.serving import chat, models, responses
+from aicy.serving.calls import OpenCall
 from aicy.serving.services import Services
 
 CLIENT_CLOSED = 499
@@ -22,6 +23,11 @@ CLIENT_CLOSED = 499
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type="application/json")
+
+
+def answered_by(opened: OpenCall) -> dict[str, str]:
+    """The catalog model and the upstream model that really answered."""
+    return {"x-aicy-model": opened.model.id, "x-aicy-upstream-model": opened.upstream_model}
 
 
 def services_of(request: Request) -> Services:
@@ -46,7 +52,7 @@ async def chat_completions(request: Request) -> ASGIApp:
     principal = await authenticate(request, services.keys)
     body = await read_json(request, services.settings.max_body_bytes)
     call = await chat.start(services, principal, body)
-    headers = {"x-aicy-model": call.model}
+    headers = answered_by(call.opened)
     if call.streaming:
         return EventStreamResponse(call.stream(), headers)
     try:
@@ -60,7 +66,7 @@ async def create_response(request: Request) -> ASGIApp:
     principal = await authenticate(request, services.keys)
     body = await read_json(request, services.settings.max_body_bytes)
     call = await responses.start(services, principal, body)
-    headers = {"x-aicy-model": call.model}
+    headers = answered_by(call.opened)
     if call.streaming:
         return EventStreamResponse(call.stream(), headers)
     try:

@@ -10,6 +10,18 @@ EMBEDDED_MODEL_ID = "smollm2-135m-instruct"
 
 
 @dataclass(frozen=True, slots=True)
+class Prices:
+    """Micro-units of the account currency (1e-6 USD by default) per million tokens."""
+
+    input: int
+    cached_input: int
+    output: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"input": self.input, "cached_input": self.cached_input, "output": self.output}
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     id: str
     context_window: int
@@ -20,6 +32,7 @@ class ModelInfo:
     default_reasoning_effort: str | None = None
     default_temperature: float = 1.0
     default_top_p: float = 1.0
+    prices: Prices = field(default_factory=lambda: Prices(0, 0, 0))
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -37,6 +50,7 @@ class ModelInfo:
             "max_output_tokens": self.max_output_tokens,
             "reasoning_efforts": list(self.reasoning_efforts),
             "default_reasoning_effort": self.default_reasoning_effort,
+            "pricing": {"unit": "micro-USD per 1M tokens", **self.prices.to_json()},
             **self.details,
         }
 
@@ -67,6 +81,9 @@ class Catalog:
 
     def add(self, model: ModelInfo) -> None:
         self._models[model.id] = model
+
+    def remove(self, model_id: str) -> None:
+        self._models.pop(model_id, None)
 
     def get(self, model_id: str) -> ModelInfo | None:
         return self._models.get(model_id)

@@ -1,22 +1,121 @@
-"""Maps a model to the backends that can serve it, best first."""
+"""Which backends may serve a model, best first: priority, then weight, then health and affinity."""
 
 from __future__ import annotations
 
+import random
+from collections import OrderedDict
+from collections.abc import Iterable
+
 from aicy.routing.catalog import Catalog, ModelInfo
+from aicy.routing.health import Breaker
 from aicy.upstream.base import Backend
+
+AFFINITY_ENTRIES = 50_000
 
 
 class Router:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        rng: random.Random | None = None,
+        breaker_failures: int = 3,
+        breaker_cooldown: float = 10.0,
+    ) -> None:
         self.catalog = catalog
-        self._backends: dict[str, list[Backend]] = {}
+        self._breaker_failures = breaker_failures
+        self._breaker_cooldown = breaker_cooldown
+        self._rng = rng or random.Random()
+        self._local: dict[str, Backend] = {}
+        self._channels: dict[str, list[ChannelEntry]] = {}
+        self._breakers: dict[str, Breaker] = {}
+        self._affinity: OrderedDict[str, str] = OrderedDict()
 
-    def register(self, model: ModelInfo, backend: Backend) -> None:
+    def register_local(self, model: ModelInfo, backend: Backend) -> None:
+        """A built-in backend (the embedded engine) for one model."""
         self.catalog.add(model)
-        self._backends.setdefault(model.id, []).append(backend)
+        self._local[model.id] = backend
+
+    def set_catalog(self, models: Iterable[ModelInfo]) -> None:
+        """Replace the catalog; models of local backends stay."""
+        local = [m for m in self.catalog.all() if m.id in self._local]
+        self.catalog = Catalog([*models, *local])
+
+    def breaker(self, channel: str) -> Breaker:
+        """The breaker of a channel survives reloads of its configuration."""
+        found = self._breakers.get(channel)
+        if found is None:
+            found = self._breakers[channel] = Breaker(self._breaker_failures, self._breaker_cooldown)
+        return found
+
+    def set_channels(self, entries: Iterable[ChannelEntry]) -> None:
+        by_model: dict[str, list[ChannelEntry]] = {}
+        for entry in entries:
+            for model_id in entry.models:
+                by_model.setdefault(model_id, []).append(entry)
+        self._channels = by_model
+
+    def _healthy(self, model_id: str) -> list[ChannelEntry]:
+        """Closed breakers; when none is closed, half-open ones get a trial rather than failing outright."""
+        entries = self._channels.get(model_id, ())
+        closed = [e for e in entries if e.breaker.state == "closed"]
+        return closed or [e for e in entries if e.breaker.state == "half_open"]
+
+    def probe_due(self) -> list[ChannelEntry]:
+        """Channels out of rotation whose cooldown has passed: the prober checks them."""
+        seen: dict[str, ChannelEntry] = {}
+        for entries in self._channels.values():
+            for e in entries:
+                if e.breaker.state == "half_open":
+                    seen[e.name] = e
+        return list(seen.values())
 
     def servable(self) -> list[ModelInfo]:
-        return [m for m in self.catalog.all() if self._backends.get(m.id)]
+        return [m for m in self.catalog.all() if m.id in self._local or self._healthy(m.id)]
 
-    def candidates(self, model_id: str) -> list[Backend]:
-        return list(self._backends.get(model_id, ()))
+    def candidates(self, model_id: str, prefer: str | None = None) -> list[Backend]:
+        """Local backend, or healthy channels: highest priority first, weighted random within a priority."""
+        if model_id in self._local:
+            return [self._local[model_id]]
+        entries = self._healthy(model_id)
+        ordered: list[ChannelEntry] = []
+        for priority in sorted({e.priority for e in entries}, reverse=True):
+            ordered += self._weighted_order([e for e in entries if e.priority == priority])
+        if prefer:
+            ordered.sort(key=lambda e: e.name != prefer)
+        return [e.backend for e in ordered]
+
+    def _weighted_order(self, entries: list[ChannelEntry]) -> list[ChannelEntry]:
+        pool, out = list(entries), []
+        while pool:
+            pick = self._rng.choices(pool, weights=[max(e.weight, 0) or 1e-9 for e in pool])[0]
+            pool.remove(pick)
+            out.append(pick)
+        return out
+
+    def remember(self, key: str | None, channel: str) -> None:
+        """Conversation affinity (``prompt_cache_key``): later turns go back to the same channel."""
+        if not key:
+            return
+        self._affinity[key] = channel
+        self._affinity.move_to_end(key)
+        while len(self._affinity) > AFFINITY_ENTRIES:
+            self._affinity.popitem(last=False)
+
+    def preferred(self, key: str | None) -> str | None:
+        return self._affinity.get(key) if key else None
+
+
+class ChannelEntry:
+    """A configured channel as the router sees it."""
+
+    __slots__ = ("backend", "breaker", "models", "name", "priority", "weight")
+
+    def __init__(
+        self, backend: Backend, models: Iterable[str], priority: int, weight: int, breaker: Breaker
+    ) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.models = tuple(models)
+        self.priority = priority
+        self.weight = weight
+        self.breaker = breaker

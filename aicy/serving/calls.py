@@ -1,19 +1,27 @@
-"""Opening a model call: resolve the model, validate per-model parameters, prepare a backend.
+"""Opening a model call: resolve the model, validate per-model parameters, pick a backend, fail over.
 
-This is the one place where every generation passes, so admission (queueing) and metering (reservation,
-settlement) wrap the call here.
+This is the one place every generation passes, so admission (queueing) and metering (reservation,
+settlement) wrap the call here. A channel that fails before the client has seen a byte is skipped for the
+next candidate; an upstream of the client's own API is relayed as is, any other is translated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aicy.accounting.keys import Principal
 from aicy.errors import InvalidRequest, ModelNotFound, UnsupportedValue
 from aicy.routing.catalog import ModelInfo
 from aicy.serving.services import Services
-from aicy.types import GenerationRequest
-from aicy.upstream.base import PreparedCall
+from aicy.types import JSON, GenerationRequest, WireApi
+from aicy.upstream.base import Backend, PreparedCall
+from aicy.upstream.failures import UpstreamFailure
+from aicy.upstream.openai_http import HttpBackend, UpstreamReply
+
+log = logging.getLogger("aicy.serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,29 @@ class ParamNames:
 
 CHAT_PARAMS = ParamNames(reasoning_effort="reasoning_effort", max_output_tokens="max_completion_tokens")
 RESPONSES_PARAMS = ParamNames(reasoning_effort="reasoning.effort", max_output_tokens="max_output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What the customer asked for, in both forms: neutral (to translate) and as sent (to relay)."""
+
+    api: WireApi
+    generation: GenerationRequest
+    relay_body: Callable[[str], JSON]
+    streaming: bool
+    names: ParamNames
+    prefer_channel: str | None = None
+
+
+@dataclass(slots=True)
+class OpenCall:
+    """A started call: exactly one of ``translated`` and ``relayed`` is set."""
+
+    model: ModelInfo
+    backend: str
+    upstream_model: str
+    translated: PreparedCall | None = None
+    relayed: UpstreamReply | None = None
 
 
 def resolve_model(services: Services, model_id: str) -> ModelInfo:
@@ -62,10 +93,36 @@ def validate(model: ModelInfo, request: GenerationRequest, names: ParamNames) ->
         )
 
 
-async def open_call(
-    services: Services, principal: Principal, request: GenerationRequest, names: ParamNames
-) -> tuple[ModelInfo, PreparedCall]:
-    model = resolve_model(services, request.model)
-    validate(model, request, names)
-    backend = services.router.candidates(model.id)[0]
-    return model, await backend.prepare(request, model)
+async def _start(backend: Backend, model: ModelInfo, plan: CallPlan) -> OpenCall:
+    if isinstance(backend, HttpBackend):
+        upstream_model = backend.upstream_model(model)
+        if backend.wire_api == plan.api:
+            reply = await backend.open(plan.relay_body(upstream_model), streaming=plan.streaming)
+            return OpenCall(model, backend.name, upstream_model, relayed=reply)
+        return OpenCall(
+            model, backend.name, upstream_model, translated=await backend.prepare(plan.generation, model)
+        )
+    return OpenCall(model, backend.name, model.id, translated=await backend.prepare(plan.generation, model))
+
+
+async def open_call(services: Services, principal: Principal, plan: CallPlan) -> OpenCall:
+    model = resolve_model(services, plan.generation.model)
+    validate(model, plan.generation, plan.names)
+    settings = services.settings
+    failure: UpstreamFailure | None = None
+    for round_number in range(2):
+        candidates = services.router.candidates(model.id, plan.prefer_channel)[
+            : settings.upstream_max_attempts
+        ]
+        for backend in candidates:
+            try:
+                return await _start(backend, model, plan)
+            except UpstreamFailure as exc:
+                failure = exc
+        wait = failure.retry_after if failure is not None else None
+        if round_number or wait is None or wait > settings.upstream_retry_wait_max:
+            break
+        await asyncio.sleep(wait)
+    if failure is None:
+        raise ModelNotFound(model.id)
+    raise failure.error

@@ -10,10 +10,10 @@ from typing import Any
 from aicy.accounting.keys import Principal
 from aicy.errors import AicyError, ServerError
 from aicy.protocol import chat, sse
-from aicy.serving.calls import CHAT_PARAMS, ParamNames, open_call
+from aicy.serving.calls import CHAT_PARAMS, CallPlan, OpenCall, ParamNames, open_call
 from aicy.serving.services import Services
+from aicy.serving.sources import ChatSource, RelayedChat, TranslatedChat
 from aicy.types import JSON
-from aicy.upstream.base import PreparedCall
 
 log = logging.getLogger("aicy.serving.chat")
 
@@ -21,17 +21,13 @@ log = logging.getLogger("aicy.serving.chat")
 @dataclass(slots=True)
 class ChatCall:
     streaming: bool
-    model: str
-    prepared: PreparedCall
-    encoder: chat.ChatEncoder
+    opened: OpenCall
+    source: ChatSource
 
     async def stream(self) -> AsyncIterator[bytes]:
-        for chunk in self.encoder.start():
-            yield sse.data_event(chunk)
         try:
-            async for event in self.prepared.events():
-                for chunk in self.encoder.feed(event):
-                    yield sse.data_event(chunk)
+            async for chunk in self.source.chunks():
+                yield sse.data_event(chunk)
         except AicyError as exc:
             yield sse.data_event(exc.body())
             return
@@ -42,17 +38,40 @@ class ChatCall:
         yield sse.DONE
 
     async def complete(self) -> JSON:
-        async for event in self.prepared.events():
-            self.encoder.feed(event)
-        return self.encoder.completion()
+        return await self.source.completion()
+
+
+def _relay_body(body: JSON, streaming: bool) -> Any:
+    def build(upstream_model: str) -> JSON:
+        relayed = {**body, "model": upstream_model}
+        if streaming:
+            relayed["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return relayed
+
+    return build
 
 
 async def start(services: Services, principal: Principal, body: Any) -> ChatCall:
     request = chat.parse_request(body)
     generation = chat.to_generation(request)
-    _, prepared = await open_call(services, principal, generation, chat_params(request))
-    encoder = chat.ChatEncoder(request.model, include_usage=request.include_usage)
-    return ChatCall(bool(request.stream), request.model, prepared, encoder)
+    streaming = bool(request.stream)
+    plan = CallPlan(
+        api="chat",
+        generation=generation,
+        relay_body=_relay_body(body, streaming),
+        streaming=streaming,
+        names=chat_params(request),
+        prefer_channel=services.router.preferred(generation.prompt_cache_key),
+    )
+    opened = await open_call(services, principal, plan)
+    services.router.remember(generation.prompt_cache_key, opened.backend)
+    source: ChatSource
+    if opened.relayed is not None:
+        source = RelayedChat(opened.relayed, request.model, request.include_usage)
+    else:
+        assert opened.translated is not None
+        source = TranslatedChat(opened.translated, chat.ChatEncoder(request.model, request.include_usage))
+    return ChatCall(streaming, opened, source)
 
 
 def chat_params(request: chat.ChatCompletionRequest) -> ParamNames:

@@ -11,12 +11,13 @@ from aicy.accounting.keys import Principal
 from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol import ids, responses, sse
 from aicy.protocol.validation import require
-from aicy.serving.calls import RESPONSES_PARAMS, open_call
+from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, open_call
 from aicy.serving.services import Services
+from aicy.serving.sources import RelayedResponses, TranslatedResponses
 from aicy.types import JSON
-from aicy.upstream.base import PreparedCall
 
 log = logging.getLogger("aicy.serving.responses")
+STORED_STATUSES = frozenset({"completed", "incomplete"})
 
 
 def _not_found(response_id: str) -> NotFound:
@@ -27,76 +28,94 @@ def _not_found(response_id: str) -> NotFound:
 class ResponseCall:
     streaming: bool
     store: bool
-    model: str
     principal: Principal
     services: Services
-    prepared: PreparedCall
-    encoder: responses.ResponsesEncoder
+    opened: OpenCall
+    source: TranslatedResponses | RelayedResponses
     input_items: list[JSON]
 
-    async def _save(self) -> None:
-        if self.store:
+    async def _save(self, response: JSON) -> None:
+        if self.store and response.get("status") in STORED_STATUSES and isinstance(response.get("id"), str):
             await self.services.responses.save(
-                self.principal.account_id, self.encoder.response, self.input_items
+                self.principal.account_id, response, self.input_items, channel=self.opened.backend
             )
 
     async def stream(self) -> AsyncIterator[bytes]:
-        for event in self.encoder.start():
-            yield sse.typed_event(event)
         try:
-            async for neutral in self.prepared.events():
-                for event in self.encoder.feed(neutral):
-                    yield sse.typed_event(event)
-        except AicyError as exc:
-            for event in self.encoder.fail(exc.code or exc.type, exc.message):
+            async for event in self.source.events():
+                if event.get("type") in ("response.completed", "response.incomplete"):
+                    await self._save(event.get("response") or {})
                 yield sse.typed_event(event)
-            return
+        except AicyError as exc:
+            for event in self.source.fail(exc.code or exc.type, exc.message):
+                yield sse.typed_event(event)
         except Exception:
             log.exception("responses stream failed")
-            for event in self.encoder.fail("server_error", "The server had an error while generating."):
+            for event in self.source.fail("server_error", "The server had an error while generating."):
                 yield sse.typed_event(event)
-            return
-        closing = self.encoder.finish()
-        await self._save()
-        for event in closing:
-            yield sse.typed_event(event)
 
     async def complete(self) -> JSON:
-        async for neutral in self.prepared.events():
-            self.encoder.feed(neutral)
-        self.encoder.finish()
-        await self._save()
-        return self.encoder.response
+        response = await self.source.response()
+        await self._save(response)
+        return response
+
+
+async def _history(
+    services: Services, principal: Principal, request: responses.ResponsesRequest
+) -> tuple[list[JSON], str | None]:
+    """The stored conversation before this request, and the channel that served its last turn."""
+    if not request.previous_response_id:
+        return [], None
+    found = await services.responses.history(principal.account_id, request.previous_response_id)
+    if found is None:
+        raise InvalidRequest(
+            f"Previous response with id '{request.previous_response_id}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return found
+
+
+def _relay_body(body: JSON, history: list[JSON], items: list[JSON]) -> Any:
+    """The client's body for an upstream of the same API; aicy's own chain is spelled out as input."""
+
+    def build(upstream_model: str) -> JSON:
+        relayed = {**body, "model": upstream_model}
+        if history:
+            relayed.pop("previous_response_id", None)
+            relayed["input"] = history + items
+        return relayed
+
+    return build
 
 
 async def start(services: Services, principal: Principal, body: Any) -> ResponseCall:
     request = responses.parse_request(body)
-    history: list[JSON] = []
-    if request.previous_response_id:
-        found = await services.responses.history(principal.account_id, request.previous_response_id)
-        if found is None:
-            raise InvalidRequest(
-                f"Previous response with id '{request.previous_response_id}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        history = found
+    history, last_channel = await _history(services, principal, request)
     items = responses.input_items(request)
     generation = responses.to_generation(request, history, items)
-    model, prepared = await open_call(services, principal, generation, RESPONSES_PARAMS)
-    skeleton = responses.skeleton(
-        request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
+    plan = CallPlan(
+        api="responses",
+        generation=generation,
+        relay_body=_relay_body(body, history, items),
+        streaming=bool(request.stream),
+        names=RESPONSES_PARAMS,
+        prefer_channel=last_channel or services.router.preferred(request.prompt_cache_key),
     )
-    encoder = responses.ResponsesEncoder(skeleton)
+    opened = await open_call(services, principal, plan)
+    services.router.remember(request.prompt_cache_key, opened.backend)
+    source: TranslatedResponses | RelayedResponses
+    if opened.relayed is not None:
+        source = RelayedResponses(opened.relayed, request.model, request.previous_response_id)
+    else:
+        assert opened.translated is not None
+        model = opened.model
+        skeleton = responses.skeleton(
+            request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
+        )
+        source = TranslatedResponses(opened.translated, responses.ResponsesEncoder(skeleton))
     return ResponseCall(
-        bool(request.stream),
-        request.store is not False,
-        request.model,
-        principal,
-        services,
-        prepared,
-        encoder,
-        items,
+        bool(request.stream), request.store is not False, principal, services, opened, source, items
     )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.engine.llama import LlamaEngine
 from aicy.routing.router import Router
+from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.settings import Settings
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
@@ -20,4 +22,6 @@ class Services:
     keys: KeyStore
     responses: ResponseStore
     router: Router
+    catalog: CatalogAdmin
+    http: httpx.AsyncClient
     engine: LlamaEngine | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select, text
 
 from aicy.storage import schema
 
@@ -17,7 +17,18 @@ def _initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = ((1, "accounts, api keys, stored responses", _initial),)
+def _catalog_and_channels(conn: Connection) -> None:
+    for table in (schema.meta, schema.models, schema.channels):
+        table.create(conn, checkfirst=True)
+    # Migration 1 builds tables from today's schema, so a fresh database already has the column.
+    if "channel" not in {c["name"] for c in inspect(conn).get_columns("responses")}:
+        conn.execute(text("ALTER TABLE responses ADD COLUMN channel VARCHAR(100)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "accounts, api keys, stored responses", _initial),
+    (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
+)
 
 
 def apply(conn: Connection) -> list[int]:

@@ -19,13 +19,16 @@ class StoredResponse:
     previous_response_id: str | None
     body: JSON
     input_items: list[JSON]
+    channel: str | None = None
 
 
 class ResponseStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def save(self, account_id: str, body: JSON, input_items: list[JSON]) -> None:
+    async def save(
+        self, account_id: str, body: JSON, input_items: list[JSON], channel: str | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 responses.insert().values(
@@ -35,6 +38,7 @@ class ResponseStore:
                     previous_response_id=body.get("previous_response_id"),
                     body=orjson.dumps(body).decode(),
                     input_items=orjson.dumps(input_items).decode(),
+                    channel=channel,
                 )
             )
 
@@ -45,7 +49,11 @@ class ResponseStore:
         if row is None:
             return None
         return StoredResponse(
-            row.id, row.previous_response_id, orjson.loads(row.body), orjson.loads(row.input_items)
+            row.id,
+            row.previous_response_id,
+            orjson.loads(row.body),
+            orjson.loads(row.input_items),
+            row.channel,
         )
 
     async def delete(self, account_id: str, response_id: str) -> bool:
@@ -53,10 +61,11 @@ class ResponseStore:
         async with self.engine.begin() as conn:
             return bool((await conn.execute(query)).rowcount)
 
-    async def history(self, account_id: str, response_id: str) -> list[JSON] | None:
+    async def history(self, account_id: str, response_id: str) -> tuple[list[JSON], str | None] | None:
         """The conversation up to and including ``response_id``: each turn's input items then its output.
 
-        ``None`` when ``response_id`` itself is unknown to this account. A deleted ancestor ends the walk.
+        Also the channel that served ``response_id``. ``None`` when ``response_id`` itself is unknown to this
+        account. A deleted ancestor ends the walk.
         """
         chain: list[StoredResponse] = []
         seen: set[str] = set()
@@ -74,4 +83,4 @@ class ResponseStore:
         for stored in reversed(chain):
             items += stored.input_items
             items += stored.body.get("output", [])
-        return items
+        return items, chain[0].channel

@@ -45,5 +45,30 @@ responses = Table(
     Column("previous_response_id", String(80), nullable=True),
     Column("body", Text, nullable=False),
     Column("input_items", Text, nullable=False),
+    Column("channel", String(100), nullable=True),
     Index("ix_responses_account", "account_id"),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("sealed_keys", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

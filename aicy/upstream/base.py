@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
-from aicy.types import Event, GenerationRequest
+from aicy.types import Event, GenerationRequest, WireApi
 
 if TYPE_CHECKING:
     from aicy.routing.catalog import ModelInfo
@@ -23,6 +23,9 @@ class PreparedCall(Protocol):
 
 
 class Backend(Protocol):
+    """``wire_api`` is the OpenAI API an HTTP channel speaks (None for built-in engines)."""
+
     name: str
+    wire_api: WireApi | None
 
     async def prepare(self, request: GenerationRequest, model: ModelInfo) -> PreparedCall: ...

@@ -11,8 +11,21 @@ from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from aicy.engine.llama import EngineJob, EngineResult, LlamaEngine, Sampling
 from aicy.errors import InvalidRequest
+from aicy.protocol import ids
 from aicy.routing.catalog import ModelInfo
-from aicy.types import Event, Finish, GenerationRequest, Message, OutputFormat, TextDelta, Usage
+from aicy.types import (
+    Event,
+    Finish,
+    GenerationRequest,
+    Message,
+    OutputFormat,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+    WireApi,
+)
+from aicy.upstream.embedded_tools import call_schema, describe_tools, forced_tools, parse_call
 
 
 def _turn(message: Message) -> dict[str, Any]:
@@ -44,32 +57,53 @@ class EmbeddedCall:
     job: EngineJob
     input_tokens: int
     max_output_tokens: int
+    tool_call: bool = False
 
     async def events(self) -> AsyncIterator[Event]:
         run = self.engine.run(self.job)
+        text: list[str] = []
         try:
             async for item in run:
                 if isinstance(item, EngineResult):
-                    yield Finish(item.finish)
-                    yield Usage(
-                        input_tokens=item.prompt_tokens,
-                        output_tokens=item.completion_tokens,
-                        cached_tokens=item.cached_tokens,
-                    )
+                    for event in self._closing(item, "".join(text)):
+                        yield event
+                elif self.tool_call:
+                    text.append(item)
                 else:
                     yield TextDelta(item)
         finally:
             await run.aclose()
 
+    def _closing(self, result: EngineResult, text: str) -> list[Event]:
+        usage = Usage(
+            input_tokens=result.prompt_tokens,
+            output_tokens=result.completion_tokens,
+            cached_tokens=result.cached_tokens,
+        )
+        if not self.tool_call:
+            return [Finish(result.finish), usage]
+        if result.finish == "length":  # the call was cut off: show what there is, as text
+            return [TextDelta(text), Finish("length"), usage]
+        name, arguments = parse_call(text)
+        return [
+            ToolCallStart(0, ids.call_id(), name),
+            ToolCallDelta(0, arguments),
+            Finish("tool_calls"),
+            usage,
+        ]
+
 
 class EmbeddedBackend:
     name = "embedded"
+    wire_api: WireApi | None = None
 
     def __init__(self, engine: LlamaEngine) -> None:
         self.engine = engine
 
     async def prepare(self, request: GenerationRequest, model: ModelInfo) -> EmbeddedCall:
-        prompt = self.engine.tokenize_chat([_turn(m) for m in request.messages])
+        forced = forced_tools(request)
+        messages = describe_tools(request.messages, request)
+        prompt = self.engine.tokenize_chat([_turn(m) for m in messages])
         room = model.context_window - len(prompt)
         if room <= 0:
             raise InvalidRequest(
@@ -84,6 +118,12 @@ class EmbeddedBackend:
             top_p=request.top_p if request.top_p is not None else model.default_top_p,
             seed=request.seed,
             stop=request.stop,
-            grammar=grammar_for(request.output_format),
+            grammar=grammar_for(
+                OutputFormat("json_schema", schema=call_schema(forced)) if forced else request.output_format
+            ),
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
         )
-        return EmbeddedCall(self.engine, EngineJob(prompt, sampling), len(prompt), limit)
+        return EmbeddedCall(
+            self.engine, EngineJob(prompt, sampling), len(prompt), limit, tool_call=bool(forced)
+        )

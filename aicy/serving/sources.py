@@ -1,0 +1,166 @@
+"""Where a reply's chunks come from: a translated neutral stream, or a same-API upstream relayed as is.
+
+Both kinds give serving the same two things per API: the stream of wire payloads, or the whole object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from aicy.protocol.chat import ChatEncoder
+from aicy.protocol.responses import ResponsesEncoder
+from aicy.types import JSON, Usage
+from aicy.upstream.base import PreparedCall
+from aicy.upstream.openai_http import UpstreamReply, replace_model
+
+TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ChatSource(Protocol):
+    def chunks(self) -> AsyncIterator[JSON]: ...
+
+    async def completion(self) -> JSON: ...
+
+
+class ResponsesSource(Protocol):
+    def events(self) -> AsyncIterator[JSON]: ...
+
+    async def response(self) -> JSON: ...
+
+
+class TranslatedChat:
+    def __init__(self, call: PreparedCall, encoder: ChatEncoder) -> None:
+        self.call = call
+        self.encoder = encoder
+
+    async def chunks(self) -> AsyncIterator[JSON]:
+        for chunk in self.encoder.start():
+            yield chunk
+        async for event in self.call.events():
+            for chunk in self.encoder.feed(event):
+                yield chunk
+
+    async def completion(self) -> JSON:
+        async for event in self.call.events():
+            self.encoder.feed(event)
+        return self.encoder.completion()
+
+
+class RelayedChat:
+    """A Chat upstream's reply, untouched but for the model name (and the usage chunk the client did not ask
+    for: aicy always asks the upstream for usage, to bill)."""
+
+    def __init__(self, reply: UpstreamReply, model: str, include_usage: bool) -> None:
+        self.reply = reply
+        self.model = model
+        self.include_usage = include_usage
+
+    async def chunks(self) -> AsyncIterator[JSON]:
+        try:
+            async for chunk in self.reply.events():
+                if chunk is None:
+                    break
+                replace_model(chunk, self.model)
+                if not self.include_usage:
+                    if chunk.get("usage") and not chunk.get("choices"):
+                        continue
+                    chunk.pop("usage", None)
+                yield chunk
+        finally:
+            await self.reply.close()
+
+    async def completion(self) -> JSON:
+        try:
+            body = await self.reply.json()
+        finally:
+            await self.reply.close()
+        replace_model(body, self.model)
+        return body
+
+
+class TranslatedResponses:
+    def __init__(self, call: PreparedCall, encoder: ResponsesEncoder) -> None:
+        self.call = call
+        self.encoder = encoder
+
+    async def events(self) -> AsyncIterator[JSON]:
+        for event in self.encoder.start():
+            yield event
+        async for neutral in self.call.events():
+            for event in self.encoder.feed(neutral):
+                yield event
+        for event in self.encoder.finish():
+            yield event
+
+    async def response(self) -> JSON:
+        async for neutral in self.call.events():
+            self.encoder.feed(neutral)
+        self.encoder.finish()
+        return self.encoder.response
+
+    def fail(self, code: str, message: str) -> list[JSON]:
+        return self.encoder.fail(code, message)
+
+
+class RelayedResponses:
+    """A Responses upstream's events, untouched but for the model name and the chain id aicy resolved."""
+
+    def __init__(self, reply: UpstreamReply, model: str, previous_response_id: str | None) -> None:
+        self.reply = reply
+        self.model = model
+        self.previous_response_id = previous_response_id
+        self.last_sequence = -1
+        self.snapshot: JSON = {}
+
+    def _restore(self, payload: JSON) -> None:
+        replace_model(payload, self.model)
+        inner = payload.get("response")
+        target = inner if isinstance(inner, dict) else payload
+        if "previous_response_id" in target:
+            target["previous_response_id"] = self.previous_response_id
+
+    async def events(self) -> AsyncIterator[JSON]:
+        try:
+            async for event in self.reply.events():
+                if event is None:
+                    break
+                self._restore(event)
+                if isinstance(event.get("sequence_number"), int):
+                    self.last_sequence = event["sequence_number"]
+                if isinstance(event.get("response"), dict):
+                    self.snapshot = event["response"]
+                yield event
+        finally:
+            await self.reply.close()
+
+    async def response(self) -> JSON:
+        try:
+            body = await self.reply.json()
+        finally:
+            await self.reply.close()
+        self._restore(body)
+        return body
+
+    def fail(self, code: str, message: str) -> list[JSON]:
+        response: dict[str, Any] = {
+            **self.snapshot,
+            "status": "failed",
+            "error": {"code": code, "message": message},
+        }
+        self.last_sequence += 1
+        return [{"type": "response.failed", "sequence_number": self.last_sequence, "response": response}]
+
+
+def usage_of_response(response: JSON) -> Usage | None:
+    raw = response.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("input_tokens_details") or {}
+    output_details = raw.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0),
+        output_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+        reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
+    )

@@ -1,0 +1,225 @@
+"""A channel that speaks the OpenAI API over HTTP (OpenAI, vLLM, SGLang, llama.cpp's server, another aicy).
+
+Everything that can fail is tried before the client sees a byte: the request is sent, the status checked
+and, for streams, the first event read. Such failures raise :class:`UpstreamFailure` so that serving can
+try the next channel. Later failures surface as errors inside the stream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from aicy.errors import AicyError, RateLimited, ServerError
+from aicy.protocol import sse
+from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
+from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
+from aicy.routing.catalog import ModelInfo
+from aicy.routing.channels import Channel
+from aicy.routing.health import Breaker
+from aicy.types import JSON, Event, GenerationRequest, WireApi
+from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, parse_retry_after
+
+log = logging.getLogger("aicy.upstream")
+
+PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
+
+
+class UpstreamLost(ServerError):
+    """The upstream went away after the reply had started."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_connection_lost"
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """An upstream reply whose status was good. For streams, ``pending`` holds the events read so far."""
+
+    response: httpx.Response
+    streaming: bool
+    decoder: sse.SSEDecoder = field(default_factory=sse.SSEDecoder)
+    pending: list[tuple[str | None, str]] = field(default_factory=list)
+    chunks: AsyncIterator[bytes] | None = None
+
+    async def read_more(self) -> bool:
+        """Read until at least one more event is pending; False at the end of the stream."""
+        assert self.chunks is not None
+        while not self.pending:
+            try:
+                chunk = await anext(self.chunks)
+            except StopAsyncIteration:
+                return False
+            self.pending.extend(self.decoder.feed(chunk))
+        return True
+
+    async def events(self) -> AsyncIterator[JSON | None]:
+        """Upstream SSE payloads as JSON; ``None`` stands for ``[DONE]``."""
+        try:
+            while self.pending or await self.read_more():
+                _, data = self.pending.pop(0)
+                if data.startswith("[DONE]"):
+                    yield None
+                    return
+                payload = orjson.loads(data)
+                if isinstance(payload, dict):
+                    yield payload
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
+
+    async def json(self) -> JSON:
+        body = orjson.loads(await self.response.aread())
+        if not isinstance(body, dict):
+            raise UpstreamLost("The upstream reply was not a JSON object.")
+        return body
+
+    async def close(self) -> None:
+        await self.response.aclose()
+
+
+class HttpBackend:
+    def __init__(self, channel: Channel, client: httpx.AsyncClient, breaker: Breaker) -> None:
+        self.channel = channel
+        self.client = client
+        self.breaker = breaker
+        self.name = channel.name
+        self.wire_api: WireApi | None = channel.wire_api
+        self._keys = itertools.cycle(channel.api_keys or ("",))
+
+    def upstream_model(self, model: ModelInfo) -> str:
+        return self.channel.upstream_model(model.id)
+
+    async def prepare(self, request: GenerationRequest, model: ModelInfo) -> HttpCall:
+        return await prepare_translated(self, request, model)
+
+    def headers(self, streaming: bool) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.channel.extra_headers}
+        key = next(self._keys)
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        if streaming:
+            headers["accept"] = "text/event-stream"
+        return headers
+
+    async def open(self, body: JSON, *, streaming: bool) -> UpstreamReply:
+        """Send ``body``; raise UpstreamFailure for anything another channel could fix."""
+        url = self.channel.base_url.rstrip("/") + PATHS[self.channel.wire_api]
+        timeout = httpx.Timeout(self.channel.timeout, connect=self.channel.connect_timeout)
+        request = self.client.build_request(
+            "POST", url, content=orjson.dumps(body), headers=self.headers(streaming), timeout=timeout
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise self._fail(f"{type(exc).__name__}: {exc}", _unavailable()) from None
+        if response.status_code >= 400:
+            raw = await response.aread()
+            await response.aclose()
+            raise self._refused(response, raw)
+        reply = UpstreamReply(response, streaming)
+        if streaming:
+            reply.chunks = response.aiter_raw()
+            try:
+                if not await reply.read_more():
+                    await reply.close()
+                    raise self._fail("the stream ended before its first event", _unavailable())
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                await reply.close()
+                raise self._fail(f"first event: {type(exc).__name__}", _unavailable()) from None
+        self.breaker.record_success()
+        return reply
+
+    def _fail(
+        self, reason: str, error: AicyError, *, retry_after: float | None = None, auth: bool = False
+    ) -> UpstreamFailure:
+        self.breaker.record_failure(reason, fatal=auth)
+        log.warning("channel %s failed: %s", self.name, reason)
+        return UpstreamFailure(self.name, reason, error, retry_after=retry_after, auth=auth)
+
+    def _refused(self, response: httpx.Response, raw: bytes) -> Exception:
+        status = response.status_code
+        if status in (401, 403):
+            return self._fail(f"HTTP {status}: the upstream refused our key", _unavailable(), auth=True)
+        if status == 429:
+            hint = parse_retry_after(response.headers)
+            error = RateLimited(
+                "The upstream is rate limiting; please retry shortly.",
+                headers={"retry-after": str(int(hint or 1))},
+            )
+            return self._fail("HTTP 429", error, retry_after=hint)
+        if status >= 500 or status == 408:
+            return self._fail(
+                f"HTTP {status}", _unavailable(), retry_after=parse_retry_after(response.headers)
+            )
+        self.breaker.record_success()  # the channel works; the request itself was refused
+        return client_error_from_upstream(status, raw)
+
+
+def _unavailable() -> AicyError:
+    return AicyError(
+        "No upstream could serve this request right now. Please retry shortly.",
+        status=503,
+        type="service_unavailable_error",
+        code="upstream_unavailable",
+    )
+
+
+def replace_model(payload: dict[str, Any], model: str) -> None:
+    """Show the customer's model id, as the customer asked for it, wherever the upstream names one."""
+    if "model" in payload:
+        payload["model"] = model
+    inner = payload.get("response")
+    if isinstance(inner, dict) and "model" in inner:
+        inner["model"] = model
+
+
+class StreamDecoder(Protocol):
+    def feed(self, payload: JSON) -> list[Event]: ...
+
+    def close(self) -> list[Event]: ...
+
+
+@dataclass(slots=True)
+class HttpCall:
+    """A translated call: the upstream's stream (of the other API) decoded into neutral events."""
+
+    reply: UpstreamReply
+    decoder: StreamDecoder
+    input_tokens: int = 0
+    max_output_tokens: int = 0
+
+    async def events(self) -> AsyncIterator[Event]:
+        try:
+            async for payload in self.reply.events():
+                if payload is None:
+                    break
+                for event in self.decoder.feed(payload):
+                    yield event
+            for event in self.decoder.close():
+                yield event
+        finally:
+            await self.reply.close()
+
+
+async def prepare_translated(backend: HttpBackend, request: GenerationRequest, model: ModelInfo) -> HttpCall:
+    """Send a neutral request to a channel of either API, always streamed (usage comes with the stream)."""
+    upstream_model = backend.upstream_model(model)
+    body: JSON
+    decoder: StreamDecoder
+    if backend.channel.wire_api == "chat":
+        body = chat_request_body(
+            request, upstream_model, stream=True, max_tokens_field=backend.channel.max_tokens_field
+        )
+        decoder = ChatStreamDecoder()
+    else:
+        body = responses_request_body(request, upstream_model, stream=True)
+        decoder = ResponsesStreamDecoder()
+    reply = await backend.open(body, streaming=True)
+    return HttpCall(reply, decoder, max_output_tokens=request.max_output_tokens or model.max_output_tokens)

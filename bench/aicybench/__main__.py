@@ -1,0 +1,3 @@
+from aicybench.run import main
+
+main()

@@ -1,0 +1,104 @@
+"""Raw llama-cpp-python generation of the benchmark prompt, loaded exactly as aicy loads its model.
+
+Run by aicy's own interpreter (it needs ``llama_cpp`` and ``aicy``), not the bench venv:
+``.venv/bin/python bench/aicybench/engine_raw.py --prompt ... --max-tokens 128 --repeats 5``.
+Prints one JSON object: per-run timings of greedy generation, the same sampling aicy uses at temperature 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import llama_cpp
+from llama_cpp import Llama
+
+from aicy.engine.model_file import default_model_path
+from aicy.engine.template import ChatTemplate
+from aicy.settings import Settings
+
+
+def load(settings: Settings) -> Llama:
+    """The same constructor arguments as ``aicy.engine.llama.LlamaEngine``."""
+    path = settings.engine_model_path or default_model_path()
+    return Llama(
+        model_path=str(path),
+        n_ctx=settings.engine_context,
+        n_threads=settings.engine_threads,
+        n_threads_batch=settings.engine_threads,
+        n_batch=512,
+        verbose=False,
+    )
+
+
+def prompt_tokens(llm: Llama, prompt: str) -> list[int]:
+    def text(token: int) -> str:
+        return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    template = ChatTemplate(
+        llm.metadata["tokenizer.chat_template"], bos_token=text(llm.token_bos()), eos_token=text(llm.token_eos())
+    )
+    rendered = template.render([{"role": "user", "content": prompt}])
+    return llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
+
+
+def generate(llm: Llama, tokens: list[int], eog: set[int], max_tokens: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    first = last = start
+    produced = 0
+    stream = llm.generate(
+        tokens, top_k=0, top_p=0.9, min_p=0.0, temp=0.0, repeat_penalty=1.0, presence_penalty=0.0,
+        frequency_penalty=0.0,
+    )  # fmt: skip
+    try:
+        for token in stream:
+            if token in eog:
+                break
+            llm.detokenize([token])
+            last = time.perf_counter()
+            produced += 1
+            first = last if produced == 1 else first
+            if produced >= max_tokens:
+                break
+    finally:
+        stream.close()
+    return {
+        "ttft_ms": (first - start) * 1000,
+        "total_ms": (last - start) * 1000,
+        "completion_tokens": produced,
+        "decode_tokens_per_s": (produced - 1) / (last - first) if produced > 1 else 0.0,
+        "end_to_end_tokens_per_s": produced / (last - start) if produced else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    settings = Settings()
+    llm = load(settings)
+    tokens = prompt_tokens(llm, args.prompt)
+    vocab = llm._model.vocab
+    eog = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+    generate(llm, tokens, eog, 4)  # warm-up
+    runs = [generate(llm, tokens, eog, args.max_tokens) for _ in range(args.repeats)]
+    print(
+        json.dumps(
+            {
+                "llama_cpp_python": llama_cpp.__version__,
+                "model_path": str(settings.engine_model_path or default_model_path()),
+                "threads": settings.engine_threads,
+                "prompt_tokens": len(tokens),
+                "runs": runs,
+            }
+        )
+    )
+    llm.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""A small OpenAI-compatible upstream that misbehaves on command, and records what it was sent.
+
+Each request takes the next action from the queue set by ``POST /control`` (default ``ok``):
+  ok       a normal reply (streamed or not) in the API asked for, with usage
+  tools    the reply is two parallel function calls (get_weather for Paris and Tokyo)
+  reasoning  the reply carries reasoning text, then the answer
+  429 / 500 / 401 / 403   that status with an OpenAI error body (429 with retry-after: 0)
+  400      a context_length_exceeded error (the customer's own problem: no failover)
+  stall    wait ``stall`` seconds before answering
+  cut      stream a few chunks, then drop the connection
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support import free_port
+
+WORDS = ["Hello", " from", " the", " fault", " upstream", "."]
+USAGE = {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18,
+         "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 0}}
+REASONING = ["Let", " me", " think", "."]
+CALLS = [("call_a", "get_weather", '{"city": "Paris"}'), ("call_b", "get_weather", '{"city": "Tokyo"}')]
+
+
+class FaultState:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.actions: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+        self.stall = 5.0
+
+    def next_action(self) -> str:
+        return self.actions.pop(0) if self.actions else "ok"
+
+
+def _error(status: int, code: str) -> Response:
+    headers = {"retry-after": "0"} if status == 429 else {}
+    body = {"error": {"message": f"injected {status}", "type": "server_error", "param": None, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    body = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+async def _chat_stream(model: str, action: str) -> AsyncIterator[bytes]:
+    yield _chunk(model, {"role": "assistant", "content": ""})
+    if action == "reasoning":
+        for piece in REASONING:
+            yield _chunk(model, {"reasoning_content": piece})
+    if action == "tools":
+        for index, (call_id, name, _) in enumerate(CALLS):
+            yield _chunk(model, {"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                                                 "function": {"name": name, "arguments": ""}}]})
+        for index, (_, _, args) in enumerate(CALLS):
+            half = len(args) // 2
+            yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": args[:half]}}]})
+            yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": args[half:]}}]})
+        yield _chunk(model, {}, "tool_calls")
+    else:
+        for number, word in enumerate(WORDS):
+            if action == "cut" and number == 3:
+                raise ConnectionResetError("injected cut")
+            yield _chunk(model, {"content": word})
+            await asyncio.sleep(0.01)
+        yield _chunk(model, {}, "stop")
+    usage = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": model,
+             "choices": [], "usage": USAGE}
+    yield b"data: " + json.dumps(usage).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def _chat_body(model: str, action: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(WORDS)}
+    finish = "stop"
+    if action == "reasoning":
+        message["reasoning_content"] = "".join(REASONING)
+    if action == "tools":
+        message = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in CALLS]}
+        finish = "tool_calls"
+    return {"id": "chatcmpl-fault", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": USAGE}
+
+
+def _responses_events(model: str, action: str) -> list[dict[str, Any]]:
+    usage = {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 6,
+             "output_tokens_details": {"reasoning_tokens": 3 if action == "reasoning" else 0}, "total_tokens": 18}
+    base = {"id": "resp_fault1", "object": "response", "created_at": 1, "model": model, "status": "in_progress",
+            "output": [], "usage": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True}
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": base},
+                                    {"type": "response.in_progress", "response": base}]
+    output: list[dict[str, Any]] = []
+    if action == "reasoning":
+        item = {"id": "rs_1", "type": "reasoning", "summary": []}
+        text = "".join(REASONING)
+        events += [{"type": "response.output_item.added", "output_index": 0, "item": item},
+                   {"type": "response.reasoning_summary_part.added", "item_id": "rs_1", "output_index": 0,
+                    "summary_index": 0, "part": {"type": "summary_text", "text": ""}}]
+        events += [{"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "output_index": 0,
+                    "summary_index": 0, "delta": piece} for piece in REASONING]
+        done = {**item, "summary": [{"type": "summary_text", "text": text}]}
+        events += [{"type": "response.reasoning_summary_text.done", "item_id": "rs_1", "output_index": 0,
+                    "summary_index": 0, "text": text},
+                   {"type": "response.output_item.done", "output_index": 0, "item": done}]
+        output.append(done)
+    index = len(output)
+    msg = {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    events += [{"type": "response.output_item.added", "output_index": index, "item": msg},
+               {"type": "response.content_part.added", "item_id": "msg_1", "output_index": index,
+                "content_index": 0, "part": part}]
+    events += [{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": index,
+                "content_index": 0, "delta": w} for w in WORDS]
+    full = {"type": "output_text", "text": "".join(WORDS), "annotations": []}
+    done_msg = {**msg, "status": "completed", "content": [full]}
+    events += [{"type": "response.output_text.done", "item_id": "msg_1", "output_index": index,
+                "content_index": 0, "text": full["text"]},
+               {"type": "response.content_part.done", "item_id": "msg_1", "output_index": index,
+                "content_index": 0, "part": full},
+               {"type": "response.output_item.done", "output_index": index, "item": done_msg}]
+    output.append(done_msg)
+    events.append({"type": "response.completed",
+                   "response": {**base, "status": "completed", "output": output, "usage": usage}})
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+    return events
+
+
+async def _responses_stream(model: str, action: str) -> AsyncIterator[bytes]:
+    for number, event in enumerate(_responses_events(model, action)):
+        if action == "cut" and number == 6:
+            raise ConnectionResetError("injected cut")
+        yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        await asyncio.sleep(0.005)
+
+
+def build_app(state: FaultState) -> Starlette:
+    async def handle(request: Request) -> Response:
+        body = await request.json()
+        api = "chat" if request.url.path.endswith("/chat/completions") else "responses"
+        state.requests.append({"api": api, "body": body, "headers": dict(request.headers)})
+        action = state.next_action()
+        if action in ("429", "500", "401", "403"):
+            return _error(int(action), "injected")
+        if action == "400":
+            return JSONResponse({"error": {"message": "Your input exceeds the context window of this model.",
+                                           "type": "invalid_request_error", "param": "messages",
+                                           "code": "context_length_exceeded"}}, status_code=400)
+        if action == "stall":
+            await asyncio.sleep(state.stall)
+        model = str(body.get("model"))
+        if body.get("stream"):
+            stream = _chat_stream(model, action) if api == "chat" else _responses_stream(model, action)
+            return StreamingResponse(stream, media_type="text/event-stream")
+        if api == "chat":
+            return JSONResponse(_chat_body(model, action))
+        return JSONResponse(_responses_events(model, action)[-1]["response"])
+
+    async def control(request: Request) -> Response:
+        command = await request.json()
+        state.actions = list(command.get("actions", []))
+        state.stall = float(command.get("stall", state.stall))
+        if command.get("reset_requests"):
+            state.requests.clear()
+        return JSONResponse({"ok": True})
+
+    async def models(request: Request) -> Response:
+        if state.actions and state.actions[0] in ("401", "403"):
+            return _error(int(state.actions[0]), "injected")
+        return JSONResponse({"object": "list", "data": [{"id": "fault", "object": "model", "created": 1,
+                                                         "owned_by": state.name}]})
+
+    return Starlette(routes=[
+        Route("/v1/chat/completions", handle, methods=["POST"]),
+        Route("/v1/responses", handle, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/control", control, methods=["POST"]),
+    ])
+
+
+class FaultUpstream:
+    """The app on a free port, served by uvicorn in a thread of the test process."""
+
+    def __init__(self, name: str = "fault") -> None:
+        self.state = FaultState(name)
+        self.port = free_port()
+        config = uvicorn.Config(build_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FaultUpstream:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+    def queue(self, *actions: str) -> None:
+        self.state.actions = list(actions)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.state.requests
