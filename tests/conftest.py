@@ -59,7 +59,9 @@ def admin_key(aicy: AicyProcess) -> str:
 @pytest.fixture(scope="session")
 def admin(aicy: AicyProcess, admin_key: str) -> Iterator[httpx.Client]:
     """An HTTP client for /admin with an admin key."""
-    with httpx.Client(base_url=aicy.root_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+    with httpx.Client(
+        base_url=aicy.root_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60
+    ) as c:
         yield c
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -366,6 +367,7 @@ class ResponsesEncoder:
         self.usage = Usage()
         self._open: _OpenItem | None = None
         self._tool_items: dict[int, _OpenItem] = {}
+        self._calls: list[_OpenItem] = []
 
     def _event(self, kind: str, **fields: Any) -> JSON:
         event = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -373,7 +375,7 @@ class ResponsesEncoder:
         return event
 
     def start(self) -> list[JSON]:
-        snapshot = dict(self.response)
+        snapshot = copy.deepcopy(self.response)
         return [
             self._event("response.created", response=snapshot),
             self._event("response.in_progress", response=snapshot),
@@ -385,11 +387,23 @@ class ResponsesEncoder:
         return out
 
     def _add_item(self, kind: Literal["message", "reasoning", "function_call"], item: JSON) -> list[JSON]:
-        events = self._close()
+        """Open an output item. Function calls stay open side by side (their argument fragments may
+        interleave) until text or reasoning starts or the reply ends; anything else closes what is open."""
+        events = self._close() if kind == "function_call" else self._close_all()
         opened = _OpenItem(index=len(self.output), item=item, kind=kind)
         self.output.append(item)
-        self._open = opened
+        if kind == "function_call":
+            self._calls.append(opened)
+        else:
+            self._open = opened
         events.append(self._event("response.output_item.added", output_index=opened.index, item=dict(item)))
+        return events
+
+    def _close_all(self) -> list[JSON]:
+        events = self._close()
+        calls, self._calls = self._calls, []
+        for call in calls:
+            events += self._close_item(call)
         return events
 
     def feed(self, event: Event) -> list[JSON]:
@@ -407,8 +421,7 @@ class ResponsesEncoder:
                 "arguments": "",
             }
             events = self._add_item("function_call", item)
-            assert self._open is not None
-            self._tool_items[event.index] = self._open
+            self._tool_items[event.index] = self._calls[-1]
             return events
         if isinstance(event, ToolCallDelta):
             opened = self._tool_items[event.index]
@@ -423,7 +436,7 @@ class ResponsesEncoder:
             ]
         if isinstance(event, Finish):
             self.finish_reason = event.reason
-            return self._close()
+            return self._close_all()
         self.usage = event
         return []
 
@@ -490,8 +503,9 @@ class ResponsesEncoder:
 
     def _close(self) -> list[JSON]:
         opened, self._open = self._open, None
-        if opened is None:
-            return []
+        return [] if opened is None else self._close_item(opened)
+
+    def _close_item(self, opened: _OpenItem) -> list[JSON]:
         item, index, full = opened.item, opened.index, "".join(opened.parts)
         where = {"item_id": item["id"], "output_index": index}
         events = []
@@ -526,7 +540,7 @@ class ResponsesEncoder:
 
     def finish(self) -> list[JSON]:
         """Close open items and emit the terminal event (completed, or incomplete on a length cut)."""
-        events = self._close()
+        events = self._close_all()
         response = self.response
         response["usage"] = usage_json(self.usage)
         if self.finish_reason == "length":
@@ -540,7 +554,7 @@ class ResponsesEncoder:
         return events
 
     def fail(self, code: str, message: str) -> list[JSON]:
-        events = self._close()
+        events = self._close_all()
         self.response["status"] = "failed"
         self.response["error"] = {"code": code, "message": message}
         self.response["usage"] = usage_json(self.usage)

@@ -31,7 +31,6 @@ class OverheadPlan:
     reply_tokens: int = 32
     stream_tokens: int = 64
     chunk_gap_ms: float = 0.0
-    capacity_delay_ms: float = 20.0
     capacity: capacity.CapacityPlan = field(default_factory=capacity.CapacityPlan)
 
 
@@ -138,7 +137,8 @@ def measure(gateway: Target | None, direct: Target, mock_base: str, bodies: Bodi
     log(f"[{name}] streamed replies at concurrency 1")
     configure_mock(mock_base, delay_ms=0, chunk_gap_ms=plan.chunk_gap_ms, tokens=plan.stream_tokens)
     stream = streaming_c1(gateway, direct, plan)
-    log(f"[{name}] capacity at a {plan.capacity_delay_ms:g} ms mock delay, p99 <= {plan.capacity.slo_p99_ms:g} ms")
-    configure_mock(mock_base, delay_ms=plan.capacity_delay_ms, tokens=plan.reply_tokens)
+    targets = " or ".join(f"{v:g} ms" for v in plan.capacity.targets_ms.values())
+    log(f"[{name}] capacity at a {plan.capacity.delay_ms:g} ms mock delay, p99 within {targets}")
+    configure_mock(mock_base, delay_ms=plan.capacity.delay_ms, tokens=plan.reply_tokens)
     load = capacity.find_capacity(gateway or direct, bodies.chat, plan.capacity, log)
     return {"latency_c1": chat, "responses_latency_c1": responses, "stream_c1": stream, "capacity": load.as_dict()}

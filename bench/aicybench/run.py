@@ -46,11 +46,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _plans(args: argparse.Namespace) -> tuple[overhead.OverheadPlan, engine.EnginePlan]:
-    cap = CapacityPlan(slo_p99_ms=args.slo_p99_ms)
-    over = overhead.OverheadPlan(capacity_delay_ms=args.capacity_delay_ms, chunk_gap_ms=args.chunk_gap_ms, capacity=cap)
+    cap = CapacityPlan(slo_p99_ms=args.slo_p99_ms, delay_ms=args.capacity_delay_ms)
+    over = overhead.OverheadPlan(chunk_gap_ms=args.chunk_gap_ms, capacity=cap)
     eng = engine.EnginePlan()
     if args.quick:
-        cap = dataclasses.replace(cap, seconds=2, fractions=(0.2, 0.6, 0.9, 1.1), refine_steps=1, settle_s=0.5)
+        cap = dataclasses.replace(cap, seconds=2, calibration_seconds=1, fractions=(0.2, 0.6, 0.9, 1.1), refine_steps=1, settle_s=0.5)
         over = dataclasses.replace(over, rounds=1, latency_seconds=2, streams_per_round=10, capacity=cap)
         eng = dataclasses.replace(eng, max_tokens=48, single_repeats=2, concurrent_rounds=1)
     return over, eng
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _write(results: dict[str, Any], args: argparse.Namespace, plan: overhead.OverheadPlan) -> None:
-    slo, delay = plan.capacity.slo_p99_ms, plan.capacity_delay_ms
+    slo, delay = plan.capacity.slo_p99_ms, plan.capacity.delay_ms
     report.write_json(results, args.out / "latest.json")
     parts = [f"# aicy benchmark, {results['meta']['started_at']}"]
     if results["paths"]:

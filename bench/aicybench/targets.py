@@ -114,6 +114,15 @@ def _aicy_server(tools: Tools, name: str, data: Path, env: dict[str, str], key: 
         yield target
 
 
+def _catalog_entry(tools: Tools, env: dict[str, str], data: Path) -> None:
+    """Put the mock's model in aicy's catalog, where aicy has one (a channel alone does not list it)."""
+    model = {"id": BENCH_MODEL, "context_window": 128000, "max_output_tokens": 16384}
+    try:
+        run_command([str(tools.aicy), "models", "set", orjson.dumps(model).decode()], env, data)
+    except Unavailable as exc:
+        print(f"[aicy] note: `aicy models set` failed, relying on the channel alone: {exc}")
+
+
 @contextmanager
 def aicy_gateway(tools: Tools, mock_base: str) -> Iterator[Target]:
     """aicy relaying to the mock through a Chat Completions channel; the embedded engine is off."""
@@ -123,6 +132,7 @@ def aicy_gateway(tools: Tools, mock_base: str) -> Iterator[Target]:
         run_command([str(tools.aicy), *channel, "--wire", "chat", "--models", BENCH_MODEL], env, data)
     except Unavailable as exc:
         raise Unavailable(f"aicy cannot relay to an upstream yet (`aicy channels add` failed): {exc}") from exc
+    _catalog_entry(tools, env, data)
     with _aicy_server(tools, "aicy", data, env, key, BENCH_MODEL) as target:
         yield target
 

@@ -28,8 +28,13 @@ from starlette.routing import Route
 from tests.support import free_port
 
 WORDS = ["Hello", " from", " the", " fault", " upstream", "."]
-USAGE = {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18,
-         "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 0}}
+USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 6,
+    "total_tokens": 18,
+    "prompt_tokens_details": {"cached_tokens": 4},
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
 REASONING = ["Let", " me", " think", "."]
 CALLS = [("call_a", "get_weather", '{"city": "Paris"}'), ("call_b", "get_weather", '{"city": "Tokyo"}')]
 
@@ -52,8 +57,13 @@ def _error(status: int, code: str) -> Response:
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    body = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    body = {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
@@ -64,8 +74,19 @@ async def _chat_stream(model: str, action: str) -> AsyncIterator[bytes]:
             yield _chunk(model, {"reasoning_content": piece})
     if action == "tools":
         for index, (call_id, name, _) in enumerate(CALLS):
-            yield _chunk(model, {"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                                 "function": {"name": name, "arguments": ""}}]})
+            yield _chunk(
+                model,
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                },
+            )
         for index, (_, _, args) in enumerate(CALLS):
             half = len(args) // 2
             yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": args[:half]}}]})
@@ -78,8 +99,14 @@ async def _chat_stream(model: str, action: str) -> AsyncIterator[bytes]:
             yield _chunk(model, {"content": word})
             await asyncio.sleep(0.01)
         yield _chunk(model, {}, "stop")
-    usage = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": model,
-             "choices": [], "usage": USAGE}
+    usage = {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [],
+        "usage": USAGE,
+    }
     yield b"data: " + json.dumps(usage).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
 
@@ -90,52 +117,133 @@ def _chat_body(model: str, action: str) -> dict[str, Any]:
     if action == "reasoning":
         message["reasoning_content"] = "".join(REASONING)
     if action == "tools":
-        message = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in CALLS]}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in CALLS
+            ],
+        }
         finish = "tool_calls"
-    return {"id": "chatcmpl-fault", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": USAGE}
+    return {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": USAGE,
+    }
 
 
 def _responses_events(model: str, action: str) -> list[dict[str, Any]]:
-    usage = {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 6,
-             "output_tokens_details": {"reasoning_tokens": 3 if action == "reasoning" else 0}, "total_tokens": 18}
-    base = {"id": "resp_fault1", "object": "response", "created_at": 1, "model": model, "status": "in_progress",
-            "output": [], "usage": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True}
-    events: list[dict[str, Any]] = [{"type": "response.created", "response": base},
-                                    {"type": "response.in_progress", "response": base}]
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 6,
+        "output_tokens_details": {"reasoning_tokens": 3 if action == "reasoning" else 0},
+        "total_tokens": 18,
+    }
+    base = {
+        "id": "resp_fault1",
+        "object": "response",
+        "created_at": 1,
+        "model": model,
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+    }
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": base},
+        {"type": "response.in_progress", "response": base},
+    ]
     output: list[dict[str, Any]] = []
     if action == "reasoning":
         item = {"id": "rs_1", "type": "reasoning", "summary": []}
         text = "".join(REASONING)
-        events += [{"type": "response.output_item.added", "output_index": 0, "item": item},
-                   {"type": "response.reasoning_summary_part.added", "item_id": "rs_1", "output_index": 0,
-                    "summary_index": 0, "part": {"type": "summary_text", "text": ""}}]
-        events += [{"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "output_index": 0,
-                    "summary_index": 0, "delta": piece} for piece in REASONING]
+        events += [
+            {"type": "response.output_item.added", "output_index": 0, "item": item},
+            {
+                "type": "response.reasoning_summary_part.added",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""},
+            },
+        ]
+        events += [
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "delta": piece,
+            }
+            for piece in REASONING
+        ]
         done = {**item, "summary": [{"type": "summary_text", "text": text}]}
-        events += [{"type": "response.reasoning_summary_text.done", "item_id": "rs_1", "output_index": 0,
-                    "summary_index": 0, "text": text},
-                   {"type": "response.output_item.done", "output_index": 0, "item": done}]
+        events += [
+            {
+                "type": "response.reasoning_summary_text.done",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "text": text,
+            },
+            {"type": "response.output_item.done", "output_index": 0, "item": done},
+        ]
         output.append(done)
     index = len(output)
     msg = {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
     part = {"type": "output_text", "text": "", "annotations": []}
-    events += [{"type": "response.output_item.added", "output_index": index, "item": msg},
-               {"type": "response.content_part.added", "item_id": "msg_1", "output_index": index,
-                "content_index": 0, "part": part}]
-    events += [{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": index,
-                "content_index": 0, "delta": w} for w in WORDS]
+    events += [
+        {"type": "response.output_item.added", "output_index": index, "item": msg},
+        {
+            "type": "response.content_part.added",
+            "item_id": "msg_1",
+            "output_index": index,
+            "content_index": 0,
+            "part": part,
+        },
+    ]
+    events += [
+        {
+            "type": "response.output_text.delta",
+            "item_id": "msg_1",
+            "output_index": index,
+            "content_index": 0,
+            "delta": w,
+        }
+        for w in WORDS
+    ]
     full = {"type": "output_text", "text": "".join(WORDS), "annotations": []}
     done_msg = {**msg, "status": "completed", "content": [full]}
-    events += [{"type": "response.output_text.done", "item_id": "msg_1", "output_index": index,
-                "content_index": 0, "text": full["text"]},
-               {"type": "response.content_part.done", "item_id": "msg_1", "output_index": index,
-                "content_index": 0, "part": full},
-               {"type": "response.output_item.done", "output_index": index, "item": done_msg}]
+    events += [
+        {
+            "type": "response.output_text.done",
+            "item_id": "msg_1",
+            "output_index": index,
+            "content_index": 0,
+            "text": full["text"],
+        },
+        {
+            "type": "response.content_part.done",
+            "item_id": "msg_1",
+            "output_index": index,
+            "content_index": 0,
+            "part": full,
+        },
+        {"type": "response.output_item.done", "output_index": index, "item": done_msg},
+    ]
     output.append(done_msg)
-    events.append({"type": "response.completed",
-                   "response": {**base, "status": "completed", "output": output, "usage": usage}})
+    events.append(
+        {
+            "type": "response.completed",
+            "response": {**base, "status": "completed", "output": output, "usage": usage},
+        }
+    )
     for number, event in enumerate(events):
         event["sequence_number"] = number
     return events
@@ -158,9 +266,17 @@ def build_app(state: FaultState) -> Starlette:
         if action in ("429", "500", "401", "403"):
             return _error(int(action), "injected")
         if action == "400":
-            return JSONResponse({"error": {"message": "Your input exceeds the context window of this model.",
-                                           "type": "invalid_request_error", "param": "messages",
-                                           "code": "context_length_exceeded"}}, status_code=400)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Your input exceeds the context window of this model.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": "context_length_exceeded",
+                    }
+                },
+                status_code=400,
+            )
         if action == "stall":
             await asyncio.sleep(state.stall)
         model = str(body.get("model"))
@@ -182,15 +298,21 @@ def build_app(state: FaultState) -> Starlette:
     async def models(request: Request) -> Response:
         if state.actions and state.actions[0] in ("401", "403"):
             return _error(int(state.actions[0]), "injected")
-        return JSONResponse({"object": "list", "data": [{"id": "fault", "object": "model", "created": 1,
-                                                         "owned_by": state.name}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "fault", "object": "model", "created": 1, "owned_by": state.name}],
+            }
+        )
 
-    return Starlette(routes=[
-        Route("/v1/chat/completions", handle, methods=["POST"]),
-        Route("/v1/responses", handle, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/control", control, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", handle, methods=["POST"]),
+            Route("/v1/responses", handle, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/control", control, methods=["POST"]),
+        ]
+    )
 
 
 class FaultUpstream:

@@ -566,11 +566,6 @@ def test_golden_completion_to_responses() -> None:
     assert_golden("chat_completion_tool_calls.to_responses.json", encoder.response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ResponsesEncoder closes a function_call item when the next ToolCallStart arrives, so fragments "
-    "that interleave between calls land after that item's output_item.done and are lost from it",
-)
 def test_interleaved_tool_calls_reach_a_responses_client_whole() -> None:
     events = decode_chat(read_sse("chat_parallel_tools_interleaved.sse"))
     out, final = to_responses_stream(events, {"model": "Qwen/Qwen3-32B", "input": "hi", "stream": True})

@@ -50,8 +50,9 @@ def _served_by(client: OpenAI, model: str, **kwargs) -> str:
 
 
 @pytest.mark.parametrize("fault", ["500", "429", "stall"])
-def test_failure_before_first_byte_fails_over(client: OpenAI, routes: str, first: FaultUpstream,
-                                              second: FaultUpstream, fault: str) -> None:
+def test_failure_before_first_byte_fails_over(
+    client: OpenAI, routes: str, first: FaultUpstream, second: FaultUpstream, fault: str
+) -> None:
     first.state.stall = 3.0
     first.queue(fault)
     assert _served_by(client, routes) == "upstream-second"
@@ -62,7 +63,10 @@ def test_failure_before_first_byte_fails_over(client: OpenAI, routes: str, first
 def test_failover_for_streams_too(client: OpenAI, routes: str, first: FaultUpstream) -> None:
     first.queue("500")
     chunks = list(client.chat.completions.create(model=routes, messages=MESSAGES, stream=True))
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the fault upstream."
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "Hello from the fault upstream."
+    )
 
 
 def test_model_name_is_the_customers(client: OpenAI, routes: str) -> None:
@@ -78,7 +82,9 @@ def test_cut_after_first_byte_is_an_in_band_error(client: OpenAI, routes: str, f
     assert "upstream" in caught.value.message.lower()
 
 
-def test_cut_responses_stream_ends_with_response_failed(client: OpenAI, routes: str, first: FaultUpstream) -> None:
+def test_cut_responses_stream_ends_with_response_failed(
+    client: OpenAI, routes: str, first: FaultUpstream
+) -> None:
     first.queue("cut")
     events = list(client.responses.create(model=routes, input="hi", stream=True))
     assert events[0].type == "response.created"
@@ -86,8 +92,9 @@ def test_cut_responses_stream_ends_with_response_failed(client: OpenAI, routes: 
     assert events[-1].response.error is not None
 
 
-def test_all_channels_failing_is_a_clear_503(client: OpenAI, routes: str, first: FaultUpstream,
-                                            second: FaultUpstream) -> None:
+def test_all_channels_failing_is_a_clear_503(
+    client: OpenAI, routes: str, first: FaultUpstream, second: FaultUpstream
+) -> None:
     first.queue("500")
     second.queue("500")
     with pytest.raises(openai.InternalServerError) as caught:
@@ -125,8 +132,9 @@ def test_auth_failure_opens_the_breaker_and_the_probe_closes_it(
     assert _served_by(client, routes) == "upstream-first"
 
 
-def test_repeated_failures_open_the_breaker(client: OpenAI, operator: Operator, routes: str,
-                                            first: FaultUpstream) -> None:
+def test_repeated_failures_open_the_breaker(
+    client: OpenAI, operator: Operator, routes: str, first: FaultUpstream
+) -> None:
     first.queue("500", "500", "500")
     for _ in range(3):
         assert _served_by(client, routes) == "upstream-second"
