@@ -42,3 +42,29 @@ test: check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# `make bench`: the benchmark harness (bench/README.md), about eight minutes; never part of `make test`.
+# It installs what it needs: aicy's venv, bench/.venv (mock, client, plot), bench/.venv-litellm, wrk.
+BENCH_DIR := bench
+BENCH_VENV := $(BENCH_DIR)/.venv
+LITELLM_VENV := $(BENCH_DIR)/.venv-litellm
+LITELLM_SPEC ?= litellm[proxy]==1.108.7
+BENCH_ARGS ?=
+
+.PHONY: bench bench-wrk
+
+$(BENCH_VENV)/.installed: $(BENCH_DIR)/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r $(BENCH_DIR)/requirements.txt
+	touch $@
+
+$(LITELLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet '$(LITELLM_SPEC)'
+	touch $@
+
+bench-wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench: $(VENV)/.installed-run $(BENCH_VENV)/.installed $(LITELLM_VENV)/.installed bench-wrk
+	cd $(BENCH_DIR) && .venv/bin/python -m aicybench $(BENCH_ARGS)

@@ -79,19 +79,22 @@ def _set_fields(req: GenerationRequest, max_tokens_field: str) -> JSON:
 
 
 def chat_message(message: Message) -> JSON:
-    """One Chat message; an assistant's ``reasoning`` is left out (Chat upstreams do not take it back)."""
+    """One Chat message; an assistant's ``reasoning`` is left out (Chat upstreams do not take it back).
+
+    An assistant turn that only calls tools carries ``"content": ""``: OpenAI accepts it, while
+    llama-cpp-python's server refuses ``null`` and its templates need the key to exist.
+    """
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     if message.role != "assistant":
         return {"role": message.role, "content": message.content}
-    out: JSON = {"role": "assistant", "content": message.content or None}
-    if message.tool_calls:
-        out["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in message.tool_calls
-        ]
-    elif out["content"] is None:
-        out["content"] = ""
+    if not message.tool_calls:
+        return {"role": "assistant", "content": message.content}
+    out: JSON = {"role": "assistant", "content": message.content}
+    out["tool_calls"] = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in message.tool_calls
+    ]
     return out
 
 

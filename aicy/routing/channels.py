@@ -16,7 +16,9 @@ class Channel:
 
     ``models`` maps a catalog model id to the name the upstream knows it by (often the same).
     ``capacity`` is the most requests in flight at once (None: unlimited). ``timeout`` bounds the wait for
-    the first byte and each later read; ``max_tokens_field`` is how a Chat upstream spells the output limit.
+    the first byte and each later read. Two dialect settings for Chat upstreams that predate parts of the
+    API: ``max_tokens_field`` is how the output limit is spelled, ``json_schema_style`` is ``json_schema``
+    (OpenAI) or ``json_object_schema`` (llama-cpp-python's ``{"type": "json_object", "schema": …}``).
     """
 
     name: str
@@ -31,10 +33,29 @@ class Channel:
     connect_timeout: float = 10.0
     extra_headers: dict[str, str] = field(default_factory=dict)
     max_tokens_field: str = "max_completion_tokens"
+    json_schema_style: str = "json_schema"
     enabled: bool = True
 
     def upstream_model(self, model_id: str) -> str:
         return self.models.get(model_id) or model_id
+
+    def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Chat body in this upstream's dialect (an explicit operator setting, never a guess)."""
+        if self.wire_api != "chat":
+            return body
+        other = "max_tokens" if self.max_tokens_field == "max_completion_tokens" else "max_completion_tokens"
+        if other in body and self.max_tokens_field not in body:
+            body = {**body, self.max_tokens_field: body[other]}
+            del body[other]
+        fmt = body.get("response_format")
+        if (
+            self.json_schema_style == "json_object_schema"
+            and isinstance(fmt, dict)
+            and fmt.get("type") == "json_schema"
+        ):
+            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            body = {**body, "response_format": {"type": "json_object", "schema": schema}}
+        return body
 
     def to_json(self, *, reveal_keys: bool = False) -> dict[str, Any]:
         data = asdict(self)

@@ -36,16 +36,30 @@ CHAT_PARAMS = ParamNames(reasoning_effort="reasoning_effort", max_output_tokens=
 RESPONSES_PARAMS = ParamNames(reasoning_effort="reasoning.effort", max_output_tokens="max_output_tokens")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallPlan:
-    """What the customer asked for, in both forms: neutral (to translate) and as sent (to relay)."""
+    """What the customer asked for, in both forms: as sent (to relay) and neutral (to translate).
+
+    The neutral form is built only when a backend needs it, so a request that is relayed to an upstream of
+    its own API keeps item and tool types aicy cannot translate (Codex's custom tools, hosted tools).
+    """
 
     api: WireApi
-    generation: GenerationRequest
+    model: str
+    reasoning_effort: str | None
+    max_output_tokens: int | None
+    translate: Callable[[], GenerationRequest]
     relay_body: Callable[[str], JSON]
     streaming: bool
     names: ParamNames
     prefer_channel: str | None = None
+    _generation: GenerationRequest | None = None
+
+    @property
+    def generation(self) -> GenerationRequest:
+        if self._generation is None:
+            self._generation = self.translate()
+        return self._generation
 
 
 @dataclass(slots=True)
@@ -66,8 +80,9 @@ def resolve_model(services: Services, model_id: str) -> ModelInfo:
     return model
 
 
-def validate(model: ModelInfo, request: GenerationRequest, names: ParamNames) -> None:
-    effort = request.reasoning_effort
+def validate(model: ModelInfo, plan: CallPlan) -> None:
+    names = plan.names
+    effort = plan.reasoning_effort
     if effort is not None:
         if not model.supports_reasoning:
             raise InvalidRequest(
@@ -83,7 +98,7 @@ def validate(model: ModelInfo, request: GenerationRequest, names: ParamNames) ->
                 f"Supported values are: {allowed}.",
                 param=names.reasoning_effort,
             )
-    limit = request.max_output_tokens
+    limit = plan.max_output_tokens
     if limit is not None and limit > model.max_output_tokens:
         raise InvalidRequest(
             f"{names.max_output_tokens} is too large: {limit}. This model supports at most "
@@ -106,8 +121,8 @@ async def _start(backend: Backend, model: ModelInfo, plan: CallPlan) -> OpenCall
 
 
 async def open_call(services: Services, principal: Principal, plan: CallPlan) -> OpenCall:
-    model = resolve_model(services, plan.generation.model)
-    validate(model, plan.generation, plan.names)
+    model = resolve_model(services, plan.model)
+    validate(model, plan)
     settings = services.settings
     failure: UpstreamFailure | None = None
     for round_number in range(2):

@@ -38,6 +38,7 @@ class ChannelInput(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_completion_tokens"
+    json_schema_style: Literal["json_schema", "json_object_schema"] = "json_schema"
     enabled: bool = True
 
     def to_channel(self) -> Channel:

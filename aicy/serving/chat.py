@@ -53,18 +53,21 @@ def _relay_body(body: JSON, streaming: bool) -> Any:
 
 async def start(services: Services, principal: Principal, body: Any) -> ChatCall:
     request = chat.parse_request(body)
-    generation = chat.to_generation(request)
     streaming = bool(request.stream)
+    cache_key = body.get("prompt_cache_key") if isinstance(body.get("prompt_cache_key"), str) else None
     plan = CallPlan(
         api="chat",
-        generation=generation,
+        model=request.model,
+        reasoning_effort=request.reasoning_effort,
+        max_output_tokens=request.max_completion_tokens or request.max_tokens,
+        translate=lambda: chat.to_generation(request),
         relay_body=_relay_body(body, streaming),
         streaming=streaming,
         names=chat_params(request),
-        prefer_channel=services.router.preferred(generation.prompt_cache_key),
+        prefer_channel=services.router.preferred(cache_key),
     )
     opened = await open_call(services, principal, plan)
-    services.router.remember(generation.prompt_cache_key, opened.backend)
+    services.router.remember(cache_key, opened.backend)
     source: ChatSource
     if opened.relayed is not None:
         source = RelayedChat(opened.relayed, request.model, request.include_usage)

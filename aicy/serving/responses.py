@@ -93,10 +93,12 @@ async def start(services: Services, principal: Principal, body: Any) -> Response
     request = responses.parse_request(body)
     history, last_channel = await _history(services, principal, request)
     items = responses.input_items(request)
-    generation = responses.to_generation(request, history, items)
     plan = CallPlan(
         api="responses",
-        generation=generation,
+        model=request.model,
+        reasoning_effort=request.reasoning.effort if request.reasoning else None,
+        max_output_tokens=request.max_output_tokens,
+        translate=lambda: responses.to_generation(request, history, items),
         relay_body=_relay_body(body, history, items),
         streaming=bool(request.stream),
         names=RESPONSES_PARAMS,
@@ -113,6 +115,8 @@ async def start(services: Services, principal: Principal, body: Any) -> Response
         skeleton = responses.skeleton(
             request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
         )
+        if skeleton["reasoning"]["effort"] is None:
+            skeleton["reasoning"]["effort"] = model.default_reasoning_effort
         source = TranslatedResponses(opened.translated, responses.ResponsesEncoder(skeleton))
     return ResponseCall(
         bool(request.stream), request.store is not False, principal, services, opened, source, items

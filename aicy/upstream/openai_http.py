@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from aicy.errors import AicyError, RateLimited, ServerError
+from aicy.errors import AicyError, RateLimited, UpstreamError
 from aicy.protocol import sse
 from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
 from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
@@ -31,11 +31,9 @@ log = logging.getLogger("aicy.upstream")
 PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
 
 
-class UpstreamLost(ServerError):
+class UpstreamLost(UpstreamError):
     """The upstream went away after the reply had started."""
 
-    status = 502
-    type = "upstream_error"
     code = "upstream_connection_lost"
 
 
@@ -113,7 +111,11 @@ class HttpBackend:
         url = self.channel.base_url.rstrip("/") + PATHS[self.channel.wire_api]
         timeout = httpx.Timeout(self.channel.timeout, connect=self.channel.connect_timeout)
         request = self.client.build_request(
-            "POST", url, content=orjson.dumps(body), headers=self.headers(streaming), timeout=timeout
+            "POST",
+            url,
+            content=orjson.dumps(self.channel.adapt(body)),
+            headers=self.headers(streaming),
+            timeout=timeout,
         )
         try:
             response = await self.client.send(request, stream=True)

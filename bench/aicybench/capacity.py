@@ -88,7 +88,9 @@ def _passes(offered: float, result: wrk.WrkResult, plan: CapacityPlan) -> dict[s
 
 def _measure(target: Target, body: Path, offered: float, plan: CapacityPlan, log: Log) -> LoadPoint:
     connections = wrk.connections_for(offered, plan.delay_ms + plan.slo_p99_ms)
-    result = wrk.run(target, "chat/completions", body, connections=connections, seconds=plan.seconds, rate=offered)
+    result = wrk.run(
+        target, "chat/completions", body, connections=connections, seconds=plan.seconds, rate=offered
+    )
     time.sleep(plan.settle_s)
     point = LoadPoint(offered, result, _passes(offered, result, plan))
     log(f"  {target.name}: {_describe(point)}")
@@ -98,9 +100,12 @@ def _measure(target: Target, body: Path, offered: float, plan: CapacityPlan, log
 def _calibrate(target: Target, body: Path, plan: CapacityPlan, log: Log) -> float:
     best = 0.0
     for connections in _CALIBRATION_CONNECTIONS:
-        result = wrk.run(target, "chat/completions", body, connections=connections, seconds=plan.calibration_seconds)
+        result = wrk.run(
+            target, "chat/completions", body, connections=connections, seconds=plan.calibration_seconds
+        )
         best = max(best, result.rate)
-        log(f"  {target.name}: closed loop, {connections} connections: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms")
+        seen = f"{result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms"
+        log(f"  {target.name}: closed loop, {connections} connections: {seen}")
         if result.p50_ms > 2 * plan.delay_ms + 5:  # queueing: more connections only add backlog
             break
     time.sleep(2 * plan.settle_s)  # let a gateway drain what the closed loop left in flight

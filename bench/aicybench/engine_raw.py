@@ -38,7 +38,9 @@ def prompt_tokens(llm: Llama, prompt: str) -> list[int]:
         return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     template = ChatTemplate(
-        llm.metadata["tokenizer.chat_template"], bos_token=text(llm.token_bos()), eos_token=text(llm.token_eos())
+        llm.metadata["tokenizer.chat_template"],
+        bos_token=text(llm.token_bos()),
+        eos_token=text(llm.token_eos()),
     )
     rendered = template.render([{"role": "user", "content": prompt}])
     return llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)

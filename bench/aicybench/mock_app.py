@@ -51,7 +51,10 @@ class MockUpstream:
         if method == "POST" and path in ("/chat/completions", "/responses"):
             await self._generate(path, body, send)
         elif method == "GET" and path == "/models":
-            models = {"object": "list", "data": [{"id": "bench-model", "object": "model", "owned_by": "mock"}]}
+            models = {
+                "object": "list",
+                "data": [{"id": "bench-model", "object": "model", "owned_by": "mock"}],
+            }
             await _respond(send, 200, orjson.dumps(models))
         elif path == "/mock/config":
             if method == "PUT":
@@ -71,7 +74,9 @@ class MockUpstream:
             await asyncio.sleep(self.config.delay_ms / 1000)
         chat = path == "/chat/completions"
         if not request.get("stream"):
-            await _respond(send, 200, mock_bodies.chat_completion(reply) if chat else mock_bodies.response(reply))
+            await _respond(
+                send, 200, mock_bodies.chat_completion(reply) if chat else mock_bodies.response(reply)
+            )
             return
         if chat:
             include_usage = bool((request.get("stream_options") or {}).get("include_usage"))

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 _WORDS = (
-    "The quick brown fox jumps over the lazy dog while a gateway relays every token of this reply "
-    "to a patient client that measures how long each piece takes to arrive"
-).split()
+    *("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "a", "gateway"),
+    *("relays", "every", "token", "of", "this", "reply", "to", "a", "patient", "client", "that"),
+    *("measures", "how", "long", "each", "piece", "takes", "to", "arrive"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,12 @@ def chat_completion(reply: Reply) -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []},
+                    "message": {
+                        "role": "assistant",
+                        "content": reply.text,
+                        "refusal": None,
+                        "annotations": [],
+                    },
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -168,7 +174,11 @@ def response_events(reply: Reply) -> Iterator[bytes]:
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": _response_object(reply, response_id, item_id, False)},
         {"type": "response.in_progress", "response": _response_object(reply, response_id, item_id, False)},
-        {"type": "response.output_item.added", "output_index": 0, "item": _message_item(item_id, "", "in_progress")},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": _message_item(item_id, "", "in_progress"),
+        },
         {"type": "response.content_part.added", **where, "part": {**part, "text": ""}},
     ]
     for seq, event in enumerate(events):
@@ -176,14 +186,24 @@ def response_events(reply: Reply) -> Iterator[bytes]:
     seq = len(events)
     for piece in reply.pieces:
         yield _sse(
-            {"type": "response.output_text.delta", "sequence_number": seq, **where, "delta": piece, "logprobs": []},
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": seq,
+                **where,
+                "delta": piece,
+                "logprobs": [],
+            },
             "response.output_text.delta",
         )
         seq += 1
     closing: list[dict[str, Any]] = [
         {"type": "response.output_text.done", **where, "text": reply.text, "logprobs": []},
         {"type": "response.content_part.done", **where, "part": part},
-        {"type": "response.output_item.done", "output_index": 0, "item": _message_item(item_id, reply.text, "completed")},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": _message_item(item_id, reply.text, "completed"),
+        },
         {"type": "response.completed", "response": _response_object(reply, response_id, item_id, True)},
     ]
     for offset, event in enumerate(closing):

@@ -61,7 +61,9 @@ def _added(gw: list[float], direct: list[float]) -> float | None:
     return rounded(median([g - d for g, d in zip(gw, direct, strict=True)])) if gw else None
 
 
-def latency_c1(gateway: Target | None, direct: Target, api: str, body: Path, plan: OverheadPlan) -> dict[str, Any]:
+def latency_c1(
+    gateway: Target | None, direct: Target, api: str, body: Path, plan: OverheadPlan
+) -> dict[str, Any]:
     """Closed loop, one connection, non-streaming; rounds alternate direct and gateway."""
     for t in (direct, gateway):
         if t is not None:
@@ -94,7 +96,9 @@ def _stream_summary(rounds: list[list[StreamTiming]]) -> dict[str, Any]:
     }
 
 
-async def _stream_rounds(targets: list[Target], api: str, plan: OverheadPlan) -> list[list[list[StreamTiming]]]:
+async def _stream_rounds(
+    targets: list[Target], api: str, plan: OverheadPlan
+) -> list[list[list[StreamTiming]]]:
     """For each target, for each round, the timings of its streams (targets interleaved per round)."""
     body = chat_body(targets[0].model, USER_PROMPT, 256, stream=True)
     body.pop("model")
@@ -104,7 +108,10 @@ async def _stream_rounds(targets: list[Target], api: str, plan: OverheadPlan) ->
             await time_stream(session, t, api, {**body, "model": t.model})  # warm-up
         for _ in range(plan.rounds):
             for i, t in enumerate(targets):
-                timings = [await time_stream(session, t, api, {**body, "model": t.model}) for _ in range(plan.streams_per_round)]
+                timings = [
+                    await time_stream(session, t, api, {**body, "model": t.model})
+                    for _ in range(plan.streams_per_round)
+                ]
                 out[i].append(timings)
     return out
 
@@ -118,16 +125,26 @@ def streaming_c1(gateway: Target | None, direct: Target, plan: OverheadPlan) -> 
         d, g = rounds
         out["gateway"] = _stream_summary(g)
         out["added"] = {
-            "ttft_p50_ms": _added([median([t.ttft_ms for t in r]) for r in g], [median([t.ttft_ms for t in r]) for r in d]),
+            "ttft_p50_ms": _added(
+                [median([t.ttft_ms for t in r]) for r in g], [median([t.ttft_ms for t in r]) for r in d]
+            ),
             "ttft_p99_ms": rounded(out["gateway"]["ttft_p99_ms"] - out["direct"]["ttft_p99_ms"]),
             "chunk_gap_ms": _added(
-                [median([t.mean_gap_ms for t in r]) for r in g], [median([t.mean_gap_ms for t in r]) for r in d]
+                [median([t.mean_gap_ms for t in r]) for r in g],
+                [median([t.mean_gap_ms for t in r]) for r in d],
             ),
         }
     return out
 
 
-def measure(gateway: Target | None, direct: Target, mock_base: str, bodies: Bodies, plan: OverheadPlan, log: Any = print) -> dict[str, Any]:
+def measure(
+    gateway: Target | None,
+    direct: Target,
+    mock_base: str,
+    bodies: Bodies,
+    plan: OverheadPlan,
+    log: Any = print,
+) -> dict[str, Any]:
     """Every overhead figure for one gateway (or for direct alone when ``gateway`` is None)."""
     name = gateway.name if gateway else direct.name
     configure_mock(mock_base, delay_ms=0, tokens=plan.reply_tokens)
@@ -141,4 +158,9 @@ def measure(gateway: Target | None, direct: Target, mock_base: str, bodies: Bodi
     log(f"[{name}] capacity at a {plan.capacity.delay_ms:g} ms mock delay, p99 within {targets}")
     configure_mock(mock_base, delay_ms=plan.capacity.delay_ms, tokens=plan.reply_tokens)
     load = capacity.find_capacity(gateway or direct, bodies.chat, plan.capacity, log)
-    return {"latency_c1": chat, "responses_latency_c1": responses, "stream_c1": stream, "capacity": load.as_dict()}
+    return {
+        "latency_c1": chat,
+        "responses_latency_c1": responses,
+        "stream_c1": stream,
+        "capacity": load.as_dict(),
+    }

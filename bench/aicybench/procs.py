@@ -39,7 +39,9 @@ def free_port() -> int:
 
 def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float = 120) -> str:
     """Run a short command; its stdout, or Unavailable with its exit code and last lines of output."""
-    done = subprocess.run(list(argv), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    done = subprocess.run(
+        list(argv), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout_s
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
         raise Unavailable(f"`{' '.join(argv[-6:])}` exited with {done.returncode}: {tail}")
@@ -78,7 +80,9 @@ def wait_ready(service: Service, url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise Unavailable(f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}")
+            raise Unavailable(
+                f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:

@@ -100,15 +100,20 @@ def engine_table(engine: dict[str, Any]) -> str:
     if "skipped" in engine:
         return f"Engine figures skipped: {engine['skipped']}"
     raw, aicy = engine["raw"], engine["aicy"]
-    many = next(v for k, v in aicy.items() if k.startswith("concurrent_"))
-    n = next(k for k in aicy if k.startswith("concurrent_")).removeprefix("concurrent_")
+    key = next(k for k in aicy if k.startswith("concurrent_"))
+    many, n = aicy[key], key.removeprefix("concurrent_")
     rows: list[tuple[str, float | None, float | None, str]] = [
         ("Decode tokens/s, one stream", raw["decode_tokens_per_s"], aicy["decode_tokens_per_s"], "tok/s"),
-        ("End-to-end tokens/s, one stream", raw["end_to_end_tokens_per_s"], aicy["end_to_end_tokens_per_s"], "tok/s"),
+        (
+            "End-to-end tokens/s, one stream",
+            raw["end_to_end_tokens_per_s"],
+            aicy["end_to_end_tokens_per_s"],
+            "tok/s",
+        ),
         ("Time to first token, one stream", raw["ttft_ms"], aicy["ttft_ms"], "ms"),
-        (f"Aggregate tokens/s, {n} concurrent streams", None, many["aggregate_tokens_per_s"], "tok/s"),
-        (f"Time to first token p50, {n} concurrent streams", None, many["ttft_p50_ms"], "ms"),
-        (f"Time to first token max, {n} concurrent streams", None, many["ttft_max_ms"], "ms"),
+        (f"Aggregate tokens/s, {n} concurrent streams", None, many.get("aggregate_tokens_per_s"), "tok/s"),
+        (f"Time to first token p50, {n} concurrent streams", None, many.get("ttft_p50_ms"), "ms"),
+        (f"Time to first token max, {n} concurrent streams", None, many.get("ttft_max_ms"), "ms"),
     ]
     lines = ["| Figure | unit | raw llama-cpp-python | aicy | aicy/raw |", "|---|---|---:|---:|---:|"]
     for label, r, a, unit in rows:
@@ -117,6 +122,8 @@ def engine_table(engine: dict[str, Any]) -> str:
         f"\nSame prompt, greedy, {aicy['completion_tokens']} tokens through aicy and "
         f"{raw['completion_tokens']} raw; prompt {raw['prompt_tokens']} tokens, {raw['threads']} threads."
     )
+    if "skipped" in many:
+        lines.append(f"{n} concurrent streams skipped: {many['skipped']}")
     return "\n".join(lines)
 
 
@@ -128,6 +135,7 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 def plot_latency_vs_load(paths: dict[str, Any], slo_ms: float, delay_ms: float, out: Path) -> bool:
     """p50 and p99 against offered load, one colour per path; False when there is nothing to draw."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -144,9 +152,16 @@ def plot_latency_vs_load(paths: dict[str, Any], slo_ms: float, delay_ms: float, 
         ax.plot(xs, [p["p50_ms"] for p in points], "--", color=colours[name], alpha=0.7, label=f"{name} p50")
         _marks(ax, points, colours[name], lambda p: bool(p["sustained"]))
     ax.axhline(slo_ms, color="black", linewidth=0.8, linestyle=":", label=f"p99 target {slo_ms:g} ms")
-    ax.axhline(slo_ms + delay_ms, color="black", linewidth=0.8, linestyle="-.", label=f"{delay_ms:g} + {slo_ms:g} ms")
+    ax.axhline(
+        slo_ms + delay_ms, color="black", linewidth=0.8, linestyle="-.", label=f"{delay_ms:g} + {slo_ms:g} ms"
+    )
     ax.axhline(delay_ms, color="green", linewidth=0.8, linestyle=":", label=f"mock delay {delay_ms:g} ms")
-    ax.set(xscale="log", yscale="log", xlabel="offered load (requests/s, constant rate)", ylabel="latency (ms)")
+    ax.set(
+        xscale="log", yscale="log", xlabel="offered load (requests/s, constant rate)", ylabel="latency (ms)"
+    )
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_title("Latency against offered load (Chat Completions, non-streaming; x = not sustained)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)

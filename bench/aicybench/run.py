@@ -34,14 +34,25 @@ SECTIONS = ("direct", "aicy", "litellm", "engine")
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m aicybench", description=__doc__)
-    p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="folder for latest.json and the plot")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
-    p.add_argument("--quick", action="store_true", help="short runs, to check the harness (figures are rough)")
+    p.add_argument(
+        "--out", type=Path, default=BENCH_DIR / "results", help="folder for latest.json and the plot"
+    )
+    p.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="short runs, to check the harness (figures are rough)"
+    )
     p.add_argument("--aicy", type=Path, default=REPO / ".venv" / "bin" / "aicy")
     p.add_argument("--litellm", type=Path, default=BENCH_DIR / ".venv-litellm" / "bin" / "litellm")
     p.add_argument("--slo-p99-ms", type=float, default=50.0, help="p99 target for the capacity figure")
-    p.add_argument("--capacity-delay-ms", type=float, default=20.0, help="mock delay during the capacity sweep")
+    p.add_argument(
+        "--capacity-delay-ms", type=float, default=20.0, help="mock delay during the capacity sweep"
+    )
     p.add_argument("--chunk-gap-ms", type=float, default=0.0, help="mock delay between streamed token events")
+    p.add_argument(
+        "--wait-idle", type=float, default=0.0, help="wait up to this many seconds for a quiet machine"
+    )
     return p.parse_args(argv)
 
 
@@ -50,7 +61,14 @@ def _plans(args: argparse.Namespace) -> tuple[overhead.OverheadPlan, engine.Engi
     over = overhead.OverheadPlan(chunk_gap_ms=args.chunk_gap_ms, capacity=cap)
     eng = engine.EnginePlan()
     if args.quick:
-        cap = dataclasses.replace(cap, seconds=2, calibration_seconds=1, fractions=(0.2, 0.6, 0.9, 1.1), refine_steps=1, settle_s=0.5)
+        cap = dataclasses.replace(
+            cap,
+            seconds=2,
+            calibration_seconds=1,
+            fractions=(0.2, 0.6, 0.9, 1.1),
+            refine_steps=1,
+            settle_s=0.5,
+        )
         over = dataclasses.replace(over, rounds=1, latency_seconds=2, streams_per_round=10, capacity=cap)
         eng = dataclasses.replace(eng, max_tokens=48, single_repeats=2, concurrent_rounds=1)
     return over, eng
@@ -70,39 +88,64 @@ def _meta(tools: targets.Tools) -> dict[str, Any]:
         "load_average_at_start": os.getloadavg(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "wrk": (wrk_version.stdout or wrk_version.stderr).splitlines()[0] if wrk_version.stdout or wrk_version.stderr else None,
+        "wrk": (wrk_version.stdout or wrk_version.stderr).splitlines()[0]
+        if wrk_version.stdout or wrk_version.stderr
+        else None,
         "aicy": _version(tools.aicy.parent / "python", "aicy"),
         "litellm": _version(tools.litellm.parent / "python", "litellm") if tools.litellm.exists() else None,
     }
 
 
 def _guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one section; a path that cannot run is recorded as skipped, with the reason, and the run goes on."""
+    """Run one section; a path that cannot run is recorded as skipped, with why, and the run goes on."""
     try:
-        return measure()
+        out = measure()
     except Unavailable as exc:
         print(f"[{name}] SKIPPED: {exc}")
-        return {"skipped": str(exc)}
+        out = {"skipped": str(exc)}
     except Exception as exc:
         traceback.print_exc()
         print(f"[{name}] FAILED: {exc}")
-        return {"skipped": f"failed: {exc}"}
+        out = {"skipped": f"failed: {exc}"}
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
 
 
-def _gateway(name: str, tools: targets.Tools, mock: str, bodies: overhead.Bodies, plan: overhead.OverheadPlan) -> dict[str, Any]:
+def _quiet_machine(wait_s: float) -> float:
+    """Wait (up to ``wait_s``) for a 1-minute load average under 0.5; warn when it is still higher."""
+    deadline = time.monotonic() + wait_s
+    while os.getloadavg()[0] > 0.5 and time.monotonic() < deadline:
+        time.sleep(5)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"WARNING: the machine is busy (1-minute load {load:.2f} on {os.cpu_count()} cores); "
+            "another process competes for the cores and the figures will be noisy (engine ones badly)."
+        )
+    return load
+
+
+def _gateway(
+    name: str, tools: targets.Tools, mock: str, bodies: overhead.Bodies, plan: overhead.OverheadPlan
+) -> dict[str, Any]:
     print(f"[{name}] starting")
     with GATEWAYS[name](tools, mock) as gateway:
         return overhead.measure(gateway, targets.direct(mock), mock, bodies, plan)
 
 
-def _relay_sections(wanted: set[str], tools: targets.Tools, plan: overhead.OverheadPlan) -> Iterator[tuple[str, dict[str, Any]]]:
+def _relay_sections(
+    wanted: set[str], tools: targets.Tools, plan: overhead.OverheadPlan
+) -> Iterator[tuple[str, dict[str, Any]]]:
     if not wanted & {"direct", "aicy", "litellm"}:
         return
     bodies = overhead.Bodies.write(tools.work, targets.BENCH_MODEL)
     with targets.mock_upstream(tools) as mock:
         if "direct" in wanted:
             print("[direct] measuring the mock alone")
-            yield "direct", _guarded("direct", lambda: overhead.measure(None, targets.direct(mock), mock, bodies, plan))
+            yield (
+                "direct",
+                _guarded("direct", lambda: overhead.measure(None, targets.direct(mock), mock, bodies, plan)),
+            )
         for name in ("aicy", "litellm"):
             if name in wanted:
                 yield name, _guarded(name, lambda n=name: _gateway(n, tools, mock, bodies, plan))  # type: ignore[misc]
@@ -114,7 +157,12 @@ def _engine(tools: targets.Tools, plan: engine.EnginePlan) -> dict[str, Any]:
     print("[engine] through aicy")
     with targets.aicy_engine(tools) as target:
         through = engine.aicy_figures(target, plan)
-    return {"plan": dataclasses.asdict(plan), "raw": raw, "aicy": through, "aicy_over_raw": engine.compare(raw, through)}
+    return {
+        "plan": dataclasses.asdict(plan),
+        "raw": raw,
+        "aicy": through,
+        "aicy_over_raw": engine.compare(raw, through),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     over_plan, engine_plan = _plans(args)
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    _quiet_machine(args.wait_idle)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aicy-bench-") as tmp:
         tools = targets.Tools(args.aicy, args.litellm, BENCH_DIR, Path(tmp), logs)
@@ -141,7 +190,10 @@ def _write(results: dict[str, Any], args: argparse.Namespace, plan: overhead.Ove
     report.write_json(results, args.out / "latest.json")
     parts = [f"# aicy benchmark, {results['meta']['started_at']}"]
     if results["paths"]:
-        parts += ["## Gateway overhead (medians of rounds)", report.overhead_table(results["paths"], slo, delay)]
+        parts += [
+            "## Gateway overhead (medians of rounds)",
+            report.overhead_table(results["paths"], slo, delay),
+        ]
         if report.plot_latency_vs_load(results["paths"], slo, delay, args.out / "latency_vs_load.png"):
             parts.append(f"Plot: {args.out / 'latency_vs_load.png'}")
     if "engine" in results:

@@ -60,7 +60,9 @@ def _token_event(api: str, event: Any) -> tuple[bool, int | None]:
     return kind == "response.output_text.delta", None
 
 
-async def time_stream(session: aiohttp.ClientSession, target: Target, api: str, body: dict[str, Any]) -> StreamTiming:
+async def time_stream(
+    session: aiohttp.ClientSession, target: Target, api: str, body: dict[str, Any]
+) -> StreamTiming:
     """Send one streamed request and time every token event in it."""
     headers = {"Authorization": target.authorization, "Content-Type": "application/json"}
     first = last = 0.0

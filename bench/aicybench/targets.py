@@ -105,7 +105,9 @@ def _aicy_data(tools: Tools, name: str, engine: bool) -> tuple[Path, dict[str, s
 
 
 @contextmanager
-def _aicy_server(tools: Tools, name: str, data: Path, env: dict[str, str], key: str, model: str) -> Iterator[Target]:
+def _aicy_server(
+    tools: Tools, name: str, data: Path, env: dict[str, str], key: str, model: str
+) -> Iterator[Target]:
     port = free_port()
     with started(name, [str(tools.aicy), "serve"], {**env, "AICY_PORT": str(port)}, data, tools.logs) as svc:
         wait_ready(svc, f"http://127.0.0.1:{port}/health", 180)
@@ -131,7 +133,9 @@ def aicy_gateway(tools: Tools, mock_base: str) -> Iterator[Target]:
     try:
         run_command([str(tools.aicy), *channel, "--wire", "chat", "--models", BENCH_MODEL], env, data)
     except Unavailable as exc:
-        raise Unavailable(f"aicy cannot relay to an upstream yet (`aicy channels add` failed): {exc}") from exc
+        raise Unavailable(
+            f"aicy cannot relay to an upstream yet (`aicy channels add` failed): {exc}"
+        ) from exc
     _catalog_entry(tools, env, data)
     with _aicy_server(tools, "aicy", data, env, key, BENCH_MODEL) as target:
         yield target

@@ -94,7 +94,7 @@ def test_multi_turn_tool_conversation() -> None:
         {"role": "user", "content": "Weather in Paris and Tokyo?"},
         {
             "role": "assistant",
-            "content": None,
+            "content": "",
             "tool_calls": [
                 {
                     "id": "call_a",
@@ -207,7 +207,7 @@ def test_chat_client_body_survives_the_round_trip() -> None:
             {"role": "user", "content": "Weather?"},
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",
                 "tool_calls": [
                     {
                         "id": "call_a",
