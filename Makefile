@@ -67,4 +67,4 @@ bench-wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 bench: $(VENV)/.installed-run $(BENCH_VENV)/.installed $(LITELLM_VENV)/.installed bench-wrk
-	cd $(BENCH_DIR) && .venv/bin/python -m aicybench $(BENCH_ARGS)
+	cd $(BENCH_DIR) && .venv/bin/python -u -m aicybench $(BENCH_ARGS)

@@ -66,3 +66,60 @@ def test_first_start_prints_a_key_and_examples_that_work(tmp_path: Path) -> None
         assert "sk-aicy-" not in second.log().split("Uvicorn running")[-1].split("aicy is ready")[-1]
     finally:
         second.stop()
+
+
+def test_channels_cli_and_the_running_server_picks_it_up(aicy: AicyProcess, client: OpenAI) -> None:
+    import time
+
+    from tests.fakes.fault_upstream import FaultUpstream
+
+    upstream = FaultUpstream("cli").start()
+    try:
+        aicy.cli(
+            "channels",
+            "add",
+            "--name",
+            "cli-chan",
+            "--base-url",
+            upstream.base_url,
+            "--models",
+            "gpt-5-codex=up-codex",
+            "--api-key",
+            "sk-cli-upstream-key",
+            "--priority",
+            "3",
+        )
+        listing = aicy.cli("channels", "list").stdout
+        assert (
+            "cli-chan" in listing
+            and "gpt-5-codex=up-codex" in listing
+            and "sk-cli-upstream-key" not in listing
+        )
+        tested = aicy.cli("channels", "test", "cli-chan").stdout
+        assert '"ok": true' in tested and "latency_ms" in tested
+        assert upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-cli-upstream-key"
+        for _ in range(100):
+            if "gpt-5-codex" in {m.id for m in client.models.list()}:
+                break
+            time.sleep(0.1)
+        reply = client.chat.completions.create(
+            model="gpt-5-codex", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == "Hello from the fault upstream."
+        aicy.cli("channels", "update", "cli-chan", '{"enabled": false}')
+        aicy.cli("channels", "remove", "cli-chan")
+        for _ in range(100):
+            if "gpt-5-codex" not in {m.id for m in client.models.list()}:
+                break
+            time.sleep(0.1)
+        assert "gpt-5-codex" not in {m.id for m in client.models.list()}
+    finally:
+        upstream.stop()
+
+
+def test_models_cli_changes_the_catalog(aicy: AicyProcess) -> None:
+    aicy.cli("models", "set", '{"id": "cli-model", "context_window": 1000, "max_output_tokens": 100}')
+    assert "cli-model" in aicy.cli("models").stdout
+    aicy.cli("models", "update", "cli-model", '{"max_output_tokens": 50}')
+    aicy.cli("models", "remove", "cli-model")
+    assert "cli-model" not in aicy.cli("models").stdout
