@@ -14,11 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from aicy.accounting.ratelimit import RateLimiter
+from aicy.accounting.risk import LeakDetector
 from aicy.engine.llama import LlamaEngine
 from aicy.engine.model_file import default_model_path
 from aicy.errors import AicyError
 from aicy.http import errors
 from aicy.http.admin_routes import admin_routes
+from aicy.http.billing_routes import billing_routes
 from aicy.http.middleware import RequestIdMiddleware
 from aicy.http.routes import routes
 from aicy.routing.catalog import Catalog, embedded_model
@@ -27,8 +30,9 @@ from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.serving.catalog_sync import CatalogSync
 from aicy.serving.services import Services
 from aicy.settings import Settings
+from aicy.storage.billing import BillingStore
 from aicy.storage.catalog import CatalogStore
-from aicy.storage.crypto import SecretBox, load_or_create_secret
+from aicy.storage.crypto import SecretBox, load_or_create_node_id, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
@@ -68,8 +72,24 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
         sync = CatalogSync(admin, router, http)
         await sync.load()
+        billing = BillingStore(db)
+        node = load_or_create_node_id(settings.data_dir, settings.node_id)
+        recovered = await billing.recover(node)
+        if recovered:
+            log.warning("released %d reservations left open by the previous run of %s", recovered, node)
         app.state.services = Services(
-            settings, db, KeyStore(db), ResponseStore(db), router, admin, http, engine
+            settings,
+            db,
+            KeyStore(db),
+            ResponseStore(db),
+            router,
+            admin,
+            http,
+            billing,
+            RateLimiter(),
+            LeakDetector(settings.risk_max_ips, settings.risk_window_seconds),
+            node,
+            engine,
         )
         background = [
             asyncio.create_task(sync.watch(settings.catalog_reload_seconds)),
@@ -91,7 +111,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             await db.dispose()
 
     return Starlette(
-        routes=[*routes(), *admin_routes()],
+        routes=[*routes(), *billing_routes(), *admin_routes()],
         lifespan=lifespan,
         middleware=[
             Middleware(RequestIdMiddleware),

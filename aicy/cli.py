@@ -7,6 +7,7 @@ import datetime
 import json
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -17,12 +18,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicy.accounting.money import MICROS_PER_USD, parse_usd
 from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call
 from aicy.errors import AicyError
 from aicy.routing.catalog import embedded_model
 from aicy.routing.catalog_json import model_to_json
+from aicy.serving.accounts_admin import AccountsAdmin, key_json
 from aicy.serving.catalog_admin import CatalogAdmin, try_channel
 from aicy.settings import Settings
+from aicy.storage.billing import BillingStore
 from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
@@ -34,6 +38,8 @@ app = typer.Typer(help="aicy: a self-hosted, OpenAI-compatible LLM API platform.
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 channels_app = typer.Typer(help="Upstream channels: add, list, update, remove, test.", no_args_is_help=True)
 models_app = typer.Typer(help="The model catalog (no subcommand: show it).")
+accounts_app = typer.Typer(help="Accounts, balances, top-ups and the ledger.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 app.add_typer(models_app, name="models")
@@ -47,6 +53,7 @@ class Stores:
     db: AsyncEngine
     keys: KeyStore
     catalog: CatalogAdmin
+    billing: BillingStore
 
 
 def run(work: Callable[[Stores], Awaitable[T]]) -> T:
@@ -60,7 +67,7 @@ def run(work: Callable[[Stores], Awaitable[T]]) -> T:
             box = SecretBox(load_or_create_secret(settings.data_dir, settings.secret_key))
             catalog = CatalogAdmin(CatalogStore(db, box))
             await catalog.seed()
-            return await work(Stores(settings, db, KeyStore(db), catalog))
+            return await work(Stores(settings, db, KeyStore(db), catalog, BillingStore(db)))
         finally:
             await db.dispose()
 
@@ -105,37 +112,97 @@ def serve(
     )
 
 
+def _expiry(value: str | None) -> int | None:
+    """'30d', '12h' from now, or a date/time such as 2026-12-31 (UTC)."""
+    if value is None:
+        return None
+    units = {"d": 86_400, "h": 3_600, "m": 60}
+    if value[:-1].isdigit() and value[-1] in units:
+        return int(time.time()) + int(value[:-1]) * units[value[-1]]
+    moment = datetime.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp())
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [p.strip() for p in value.split(",") if p.strip()]
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "key",
     account: Annotated[str, typer.Option(help="Account that owns the key (created if new).")] = "default",
     admin: Annotated[bool, typer.Option(help="An admin key (can manage aicy).")] = False,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use.")] = None,
+    ips: Annotated[str | None, typer.Option(help="Comma-separated CIDRs the key may be used from.")] = None,
+    expires: Annotated[str | None, typer.Option(help="'30d', '12h', or a date like 2026-12-31.")] = None,
+    spend_limit: Annotated[str | None, typer.Option(help="Total spend cap, e.g. 25.00.")] = None,
+    daily_limit: Annotated[str | None, typer.Option(help="Spend cap per UTC day.")] = None,
+    monthly_limit: Annotated[str | None, typer.Option(help="Spend cap per UTC month.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
+    shared: Annotated[bool, typer.Option(help="Meant for many IPs: exempt from leak detection.")] = False,
 ) -> None:
     """Create a key; the secret is printed once, alone on the last line."""
-    account_name = ADMIN_ACCOUNT if admin else account
-
-    async def work(s: Stores) -> tuple[str, Any]:
-        account_id = await s.keys.ensure_account(account_name, is_admin=admin)
-        return await s.keys.create_key(account_id, name, "admin" if admin else "customer")
-
-    key_id, key = run(work)
+    body = {
+        "account": ADMIN_ACCOUNT if admin else account,
+        "name": name,
+        "role": "admin" if admin else "customer",
+        "models": _csv(models),
+        "ips": _csv(ips),
+        "expires_at": _expiry(expires),
+        "spend_limit": spend_limit,
+        "spend_limit_daily": daily_limit,
+        "spend_limit_monthly": monthly_limit,
+        "rpm": rpm,
+        "tpm": tpm,
+        "shared": shared,
+    }
+    record, secret = run(lambda s: AccountsAdmin(s.keys, s.billing).create_key(body))
     print(
-        f"Created key {key_id} ({key.prefix}…) for account '{account_name}'. It is shown only once:",
+        f"Created key {record.id} ({record.prefix}…) for account '{record.account_name}'. "
+        "It is shown only once:",
         file=sys.stderr,
     )
-    print(key.secret)
+    print(secret)
+
+
+@keys_app.command("update")
+def keys_update(key: str, patch: Annotated[str, typer.Argument(help="Fields to change, as JSON.")]) -> None:
+    """Change a key's limits, e.g. '{"rpm": 60}', '{"enabled": false}' or '{"unsuspend": true}'."""
+    record = run(lambda s: AccountsAdmin(s.keys, s.billing).update_key(key, json.loads(patch)))
+    console.print_json(json.dumps(key_json(record)))
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys by their visible prefix."""
     records = run(lambda s: s.keys.list_keys())
-    table = Table("id", "prefix", "name", "account", "role", "created", "revoked")
+    table = Table("id", "prefix", "name", "account", "role", "created", "state", "limits")
     for r in records:
+        p = r.policy
+        state = (
+            "revoked" if r.revoked_at else "suspended" if p.suspended_reason else "on" if r.enabled else "off"
+        )
+        limits = ", ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("models", p.models),
+                ("ips", p.ips),
+                ("rpm", p.rpm),
+                ("tpm", p.tpm),
+                ("spend", p.spend_limit),
+            )
+            if v
+        )
         table.add_row(
-            r.id, r.prefix + "…", r.name, r.account_name, r.role, _when(r.created_at), _when(r.revoked_at)
+            r.id, r.prefix + "…", r.name, r.account_name, r.role, _when(r.created_at), state, limits
         )
     console.print(table)
+    for r in records:
+        if r.policy.suspended_reason and not r.revoked_at:
+            console.print(f"{r.prefix}…: {r.policy.suspended_reason}")
 
 
 @keys_app.command("revoke")
@@ -146,6 +213,90 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or visible prefi
         console.print(f"No active key matches '{key}'.")
         raise typer.Exit(1)
     console.print(f"Revoked {count} key(s).")
+
+
+@accounts_app.command("create")
+def accounts_create(name: str) -> None:
+    """Create an account (balance zero)."""
+    account = run(lambda s: AccountsAdmin(s.keys, s.billing).create_account(name))
+    console.print(f"Account {account.name} ({account.id}).")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """Accounts and their balances."""
+    records = run(lambda s: s.keys.list_accounts())
+    table = Table("id", "name", "admin", "balance", "reserved", "available")
+    for a in records:
+        table.add_row(
+            a.id,
+            a.name,
+            "yes" if a.is_admin else "",
+            _money(a.balance),
+            _money(a.reserved),
+            _money(a.balance - a.reserved),
+        )
+    console.print(table)
+
+
+@accounts_app.command("topup")
+def accounts_topup(account: str, amount: str, note: Annotated[str | None, typer.Option()] = None) -> None:
+    """Add money to an account, e.g. `aicy accounts topup acme 50`."""
+    micros = parse_usd(amount)
+    if micros <= 0:
+        console.print("A top-up must be positive.")
+        raise typer.Exit(1)
+    record = run(lambda s: AccountsAdmin(s.keys, s.billing).credit(account, micros, "topup", note))
+    console.print(f"{record.name}: balance {_money(record.balance)}.")
+
+
+@accounts_app.command("adjust")
+def accounts_adjust(account: str, amount: str, note: Annotated[str, typer.Option(help="Why.")]) -> None:
+    """Correct a balance by a signed amount, e.g. `aicy accounts adjust acme -- -1.25 --note refund`."""
+    record = run(
+        lambda s: AccountsAdmin(s.keys, s.billing).credit(account, parse_usd(amount), "adjustment", note)
+    )
+    console.print(f"{record.name}: balance {_money(record.balance)}.")
+
+
+@accounts_app.command("ledger")
+def accounts_ledger(account: str) -> None:
+    """The latest entries of an account's ledger."""
+    entries = run(lambda s: AccountsAdmin(s.keys, s.billing).ledger(account))
+    table = Table("when", "amount", "reason", "reference", "note")
+    for e in entries:
+        table.add_row(
+            _when(e["created_at"]), _money(e["amount"]), e["reason"], e["reference"] or "", e["note"] or ""
+        )
+    console.print(table)
+
+
+@app.command()
+def usage(
+    by: Annotated[str, typer.Option(help="Group by day, model or key.")] = "day",
+    account: Annotated[str | None, typer.Option(help="One account only.")] = None,
+    days: Annotated[int, typer.Option(help="How many days back.")] = 30,
+) -> None:
+    """Requests, tokens and cost, grouped by day, model or key."""
+    rows = run(lambda s: AccountsAdmin(s.keys, s.billing).usage(by, account, days))
+    table = Table(by, "requests", "input", "cached", "output", "reasoning", "cost")
+    for r in rows:
+        table.add_row(
+            str(r[by]),
+            str(r["requests"]),
+            str(r["input_tokens"]),
+            str(r["cached_tokens"]),
+            str(r["output_tokens"]),
+            str(r["reasoning_tokens"]),
+            _money(r["cost"] or 0),
+        )
+    console.print(table)
+
+
+def _money(micros: int) -> str:
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{fraction:06d}"
 
 
 @models_app.callback(invoke_without_command=True)

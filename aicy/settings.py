@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="First wait before a channel out of rotation is probed (doubles while it keeps failing).",
     )
     probe_interval_seconds: float = Field(5.0, description="How often channels out of rotation are probed.")
+    node_id: str | None = Field(
+        None, description="This replica's name for its reservations; default: kept in `<data_dir>/node-id`."
+    )
+    risk_max_ips: int = Field(
+        20, description="Distinct client IPs a key may use within the window before it is suspended (0: off)."
+    )
+    risk_window_seconds: float = Field(600.0, description="The risk-control window, in seconds.")
     catalog_reload_seconds: float = Field(
         2.0, description="How often a running server looks for catalog and channel changes made by the CLI."
     )

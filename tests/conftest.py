@@ -32,12 +32,17 @@ def aicy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AicyProcess]:
 
 @pytest.fixture(scope="session")
 def api_key(aicy: AicyProcess) -> str:
-    return aicy.new_key("customer-a")
+    """A customer key whose account has money for the priced catalog models."""
+    key = aicy.new_key("customer-a")
+    aicy.cli("accounts", "topup", "customer-a", "1000")
+    return key
 
 
 @pytest.fixture(scope="session")
 def other_key(aicy: AicyProcess) -> str:
-    return aicy.new_key("customer-b")
+    key = aicy.new_key("customer-b")
+    aicy.cli("accounts", "topup", "customer-b", "1000")
+    return key
 
 
 @pytest.fixture(scope="session")

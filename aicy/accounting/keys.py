@@ -20,12 +20,30 @@ class NewKey:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyPolicy:
+    """What a key may do. ``None`` means no limit; money in micro-units, rates per minute."""
+
+    expires_at: int | None = None
+    models: tuple[str, ...] | None = None
+    ips: tuple[str, ...] | None = None
+    spend_limit: int | None = None
+    spend_limit_daily: int | None = None
+    spend_limit_monthly: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    shared: bool = False
+    suspended_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key and its account."""
+    """Who is calling: the key, its account and its policy."""
 
     key_id: str
     account_id: str
     role: Role
+    policy: KeyPolicy = KeyPolicy()
+    name: str = ""
 
     @property
     def is_admin(self) -> bool:

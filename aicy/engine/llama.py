@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import threading
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
@@ -59,9 +60,14 @@ class EngineStats:
 
 @dataclass(slots=True)
 class EngineJob:
+    """One generation. ``produced`` and ``cached`` are the engine's own counts, final once the job is done
+    (also when it was cancelled midway: that is what a cut-off request is billed for)."""
+
     prompt: list[int]
     sampling: Sampling
     cancelled: threading.Event = field(default_factory=threading.Event)
+    produced: int = 0
+    cached: int = 0
 
 
 class LlamaEngine:
@@ -128,6 +134,8 @@ class LlamaEngine:
             await future
         finally:
             job.cancelled.set()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(future)  # the counts are final only when the worker has let go
 
     def _cached_prefix(self, prompt: list[int]) -> int:
         """How many prompt tokens the KV cache already holds (the same rule ``Llama.generate`` reuses)."""
@@ -155,7 +163,7 @@ class LlamaEngine:
         s = job.sampling
         if job.cancelled.is_set():
             return EngineResult("stop", len(job.prompt), 0, 0)
-        cached = self._cached_prefix(job.prompt)
+        cached = job.cached = self._cached_prefix(job.prompt)
         self.llm.set_seed(s.seed if s.seed is not None else _RANDOM_SEED)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(s.stop)
@@ -184,6 +192,7 @@ class LlamaEngine:
                     finish = "stop"
                     break
                 produced += 1
+                job.produced = produced
                 self.stats.generated_tokens += 1
                 text, hit = stops.push(decoder.decode(self.llm.detokenize([token])))
                 if text:

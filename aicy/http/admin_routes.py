@@ -6,18 +6,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicy.errors import InvalidRequest
 from aicy.http.auth import authenticate_admin
 from aicy.http.body import read_json
 from aicy.http.routes import json_response, services_of
 from aicy.routing.catalog_json import model_to_json
 from aicy.routing.channels import Channel
+from aicy.serving.accounts_admin import AccountsAdmin, account_json, amount_of, key_json
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.services import Services
 
 
 async def _admin(request: Request) -> Services:
     services = services_of(request)
-    await authenticate_admin(request, services.keys)
+    await authenticate_admin(request, services)
     return services
 
 
@@ -118,4 +120,105 @@ def admin_routes() -> list[Route]:
         Route("/admin/channels/{name}", get_channel, methods=["GET"]),
         Route("/admin/channels/{name}", update_channel, methods=["PATCH"]),
         Route("/admin/channels/{name}", remove_channel, methods=["DELETE"]),
+        *account_routes(),
+    ]
+
+
+def _accounts(services: Services) -> AccountsAdmin:
+    return AccountsAdmin(services.keys, services.billing)
+
+
+async def list_accounts(request: Request) -> Response:
+    services = await _admin(request)
+    return json_response(
+        {"object": "list", "data": [account_json(a) for a in await services.keys.list_accounts()]}
+    )
+
+
+async def create_account(request: Request) -> Response:
+    services = await _admin(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(
+            "Missing required parameter: 'name'.", param="name", code="missing_required_parameter"
+        )
+    return json_response(account_json(await _accounts(services).create_account(name)), status=201)
+
+
+async def get_account(request: Request) -> Response:
+    services = await _admin(request)
+    return json_response(account_json(await _accounts(services).account(request.path_params["account"])))
+
+
+async def credit_account(request: Request) -> Response:
+    services = await _admin(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    reason = "topup" if request.url.path.endswith("/topup") else "adjustment"
+    amount = amount_of(body)
+    if reason == "topup" and amount <= 0:
+        raise InvalidRequest("A top-up must be positive.", param="amount", code="invalid_value")
+    note = body.get("note") if isinstance(body.get("note"), str) else None
+    account = await _accounts(services).credit(request.path_params["account"], amount, reason, note)
+    return json_response(account_json(account))
+
+
+async def account_ledger(request: Request) -> Response:
+    services = await _admin(request)
+    return json_response(
+        {"object": "list", "data": await _accounts(services).ledger(request.path_params["account"])}
+    )
+
+
+async def list_keys(request: Request) -> Response:
+    services = await _admin(request)
+    account = request.query_params.get("account")
+    account_id = (await _accounts(services).account(account)).id if account else None
+    return json_response(
+        {"object": "list", "data": [key_json(k) for k in await services.keys.list_keys(account_id)]}
+    )
+
+
+async def create_key(request: Request) -> Response:
+    services = await _admin(request)
+    record, secret = await _accounts(services).create_key(
+        await read_json(request, services.settings.max_body_bytes)
+    )
+    return json_response({**key_json(record), "key": secret}, status=201)
+
+
+async def update_key(request: Request) -> Response:
+    services = await _admin(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    return json_response(key_json(await _accounts(services).update_key(request.path_params["key"], body)))
+
+
+async def revoke_key(request: Request) -> Response:
+    services = await _admin(request)
+    key = await _accounts(services).key(request.path_params["key"])
+    await services.keys.revoke(key.id)
+    return json_response({"id": key.id, "revoked": True})
+
+
+async def usage(request: Request) -> Response:
+    services = await _admin(request)
+    query = request.query_params
+    days = int(query.get("days", "30")) if query.get("days", "30").isdigit() else 30
+    rows = await _accounts(services).usage(query.get("group_by", "day"), query.get("account"), days)
+    return json_response({"object": "list", "group_by": query.get("group_by", "day"), "data": rows})
+
+
+def account_routes() -> list[Route]:
+    return [
+        Route("/admin/accounts", list_accounts, methods=["GET"]),
+        Route("/admin/accounts", create_account, methods=["POST"]),
+        Route("/admin/accounts/{account}", get_account, methods=["GET"]),
+        Route("/admin/accounts/{account}/topup", credit_account, methods=["POST"]),
+        Route("/admin/accounts/{account}/adjust", credit_account, methods=["POST"]),
+        Route("/admin/accounts/{account}/ledger", account_ledger, methods=["GET"]),
+        Route("/admin/keys", list_keys, methods=["GET"]),
+        Route("/admin/keys", create_key, methods=["POST"]),
+        Route("/admin/keys/{key}", update_key, methods=["PATCH"]),
+        Route("/admin/keys/{key}", revoke_key, methods=["DELETE"]),
+        Route("/admin/usage", usage, methods=["GET"]),
     ]

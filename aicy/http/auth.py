@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from aicy.accounting.keys import Principal, hash_secret, looks_like_key
+from aicy.accounting.policy import check_key
 from aicy.errors import PermissionDenied, Unauthorized
-from aicy.storage.keys import KeyStore
+from aicy.serving.services import Services
 
 _MISSING = (
     "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
@@ -29,18 +30,30 @@ def _presented_key(request: Request) -> str:
     return value.strip()
 
 
-async def authenticate(request: Request, keys: KeyStore) -> Principal:
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def authenticate(request: Request, services: Services) -> Principal:
+    """The key's principal, after its expiry, suspension, IP allowlist and the leak detector."""
     secret = _presented_key(request)
     if not looks_like_key(secret):
         raise Unauthorized(_UNKNOWN)
-    principal = await keys.principal(hash_secret(secret))
+    principal = await services.keys.principal(hash_secret(secret))
     if principal is None:
         raise Unauthorized(_UNKNOWN)
+    ip = client_ip(request)
+    check_key(principal.policy, ip)
+    if not principal.policy.shared and not principal.is_admin:
+        reason = services.leaks.observe(principal.key_id, ip)
+        if reason is not None:
+            await services.keys.suspend(principal.key_id, reason)
+            raise PermissionDenied(reason, code="key_suspended")
     return principal
 
 
-async def authenticate_admin(request: Request, keys: KeyStore) -> Principal:
-    principal = await authenticate(request, keys)
+async def authenticate_admin(request: Request, services: Services) -> Principal:
+    principal = await authenticate(request, services)
     if not principal.is_admin:
         raise PermissionDenied("This route needs an admin key.")
     return principal

@@ -15,6 +15,12 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 async def read_json(request: Request, limit: int) -> Any:
+    body, _ = await read_json_sized(request, limit)
+    return body
+
+
+async def read_json_sized(request: Request, limit: int) -> tuple[Any, int]:
+    """The parsed body and its size in bytes (an upper bound on its tokens, for reservations)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -27,7 +33,7 @@ async def read_json(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), len(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest(
             "We could not parse the JSON body of your request. The API expects a JSON object; check the "

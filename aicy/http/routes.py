@@ -11,11 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from aicy.http.auth import authenticate
-from aicy.http.body import read_json
+from aicy.http.auth import authenticate, client_ip
+from aicy.http.body import read_json_sized
+from aicy.http.errors import REQUEST_ID_KEY
 from aicy.http.streaming import ClientGone, EventStreamResponse, unless_disconnected
 from aicy.serving import chat, models, responses
-from aicy.serving.calls import OpenCall
+from aicy.serving.calls import OpenCall, RequestContext
 from aicy.serving.services import Services
 
 CLIENT_CLOSED = 499
@@ -30,6 +31,10 @@ def answered_by(opened: OpenCall) -> dict[str, str]:
     return {"x-aicy-model": opened.model.id, "x-aicy-upstream-model": opened.upstream_model}
 
 
+def request_context(request: Request, body_bytes: int) -> RequestContext:
+    return RequestContext(request.scope.get(REQUEST_ID_KEY), client_ip(request), body_bytes)
+
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -37,21 +42,21 @@ def services_of(request: Request) -> Services:
 
 async def list_models(request: Request) -> Response:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
+    principal = await authenticate(request, services)
     return json_response(models.list_models(services, principal))
 
 
 async def get_model(request: Request) -> Response:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
+    principal = await authenticate(request, services)
     return json_response(models.get_model(services, principal, request.path_params["model_id"]))
 
 
 async def chat_completions(request: Request) -> ASGIApp:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
-    body = await read_json(request, services.settings.max_body_bytes)
-    call = await chat.start(services, principal, body)
+    principal = await authenticate(request, services)
+    body, size = await read_json_sized(request, services.settings.max_body_bytes)
+    call = await chat.start(services, principal, body, request_context(request, size))
     headers = answered_by(call.opened)
     if call.streaming:
         return EventStreamResponse(call.stream(), headers)
@@ -63,9 +68,9 @@ async def chat_completions(request: Request) -> ASGIApp:
 
 async def create_response(request: Request) -> ASGIApp:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
-    body = await read_json(request, services.settings.max_body_bytes)
-    call = await responses.start(services, principal, body)
+    principal = await authenticate(request, services)
+    body, size = await read_json_sized(request, services.settings.max_body_bytes)
+    call = await responses.start(services, principal, body, request_context(request, size))
     headers = answered_by(call.opened)
     if call.streaming:
         return EventStreamResponse(call.stream(), headers)
@@ -77,19 +82,19 @@ async def create_response(request: Request) -> ASGIApp:
 
 async def get_response(request: Request) -> Response:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
+    principal = await authenticate(request, services)
     return json_response(await responses.retrieve(services, principal, request.path_params["response_id"]))
 
 
 async def delete_response(request: Request) -> Response:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
+    principal = await authenticate(request, services)
     return json_response(await responses.delete(services, principal, request.path_params["response_id"]))
 
 
 async def list_input_items(request: Request) -> Response:
     services = services_of(request)
-    principal = await authenticate(request, services.keys)
+    principal = await authenticate(request, services)
     query = {k: v for k, v in request.query_params.items()}
     page = await responses.list_input_items(services, principal, request.path_params["response_id"], query)
     return json_response(page)

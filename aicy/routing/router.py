@@ -26,6 +26,7 @@ class Router:
         self._breaker_cooldown = breaker_cooldown
         self._rng = rng or random.Random()
         self._local: dict[str, Backend] = {}
+        self._local_models: dict[str, ModelInfo] = {}
         self._channels: dict[str, list[ChannelEntry]] = {}
         self._breakers: dict[str, Breaker] = {}
         self._affinity: OrderedDict[str, str] = OrderedDict()
@@ -34,11 +35,14 @@ class Router:
         """A built-in backend (the embedded engine) for one model."""
         self.catalog.add(model)
         self._local[model.id] = backend
+        self._local_models[model.id] = model
 
     def set_catalog(self, models: Iterable[ModelInfo]) -> None:
-        """Replace the catalog; models of local backends stay."""
-        local = [m for m in self.catalog.all() if m.id in self._local]
-        self.catalog = Catalog([*models, *local])
+        """Replace the catalog. A stored entry for a local backend's model (say, to give the embedded model
+        a price) overrides its built-in description; without one, the built-in description stays."""
+        stored = list(models)
+        ids = {m.id for m in stored}
+        self.catalog = Catalog([*stored, *(m for m in self._local_models.values() if m.id not in ids)])
 
     def breaker(self, channel: str) -> Breaker:
         """The breaker of a channel survives reloads of its configuration."""

@@ -13,15 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aicy.accounting.keys import Principal
-from aicy.errors import InvalidRequest, ModelNotFound, UnsupportedValue
+from aicy.accounting.money import worst_case
+from aicy.accounting.policy import check_model, spend_limits
+from aicy.errors import AicyError, InvalidRequest, ModelNotFound, UnsupportedValue
+from aicy.protocol.ids import new_id
 from aicy.routing.catalog import ModelInfo
+from aicy.serving.metering import Meter, PartialUsage
 from aicy.serving.services import Services
+from aicy.storage.billing import NotEnoughFunds
 from aicy.types import JSON, GenerationRequest, WireApi
 from aicy.upstream.base import Backend, PreparedCall
 from aicy.upstream.failures import UpstreamFailure
 from aicy.upstream.openai_http import HttpBackend, UpstreamReply
 
 log = logging.getLogger("aicy.serving")
+ESTIMATED_BYTES_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +68,24 @@ class CallPlan:
         return self._generation
 
 
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Facts about the HTTP request that billing and the usage log need."""
+
+    request_id: str | None
+    client_ip: str | None
+    body_bytes: int
+    history_bytes: int = 0
+
+
 @dataclass(slots=True)
 class OpenCall:
-    """A started call: exactly one of ``translated`` and ``relayed`` is set."""
+    """A started call: exactly one of ``translated`` and ``relayed`` is set; ``meter`` settles it."""
 
     model: ModelInfo
     backend: str
     upstream_model: str
+    meter: Meter
     translated: PreparedCall | None = None
     relayed: UpstreamReply | None = None
 
@@ -108,30 +125,96 @@ def validate(model: ModelInfo, plan: CallPlan) -> None:
         )
 
 
-async def _start(backend: Backend, model: ModelInfo, plan: CallPlan) -> OpenCall:
+async def _start(backend: Backend, model: ModelInfo, plan: CallPlan, meter: Meter) -> OpenCall:
+    meter.channel = backend.name
     if isinstance(backend, HttpBackend):
-        upstream_model = backend.upstream_model(model)
+        upstream_model = meter.upstream_model = backend.upstream_model(model)
         if backend.wire_api == plan.api:
             reply = await backend.open(plan.relay_body(upstream_model), streaming=plan.streaming)
-            return OpenCall(model, backend.name, upstream_model, relayed=reply)
-        return OpenCall(
-            model, backend.name, upstream_model, translated=await backend.prepare(plan.generation, model)
+            return OpenCall(model, backend.name, upstream_model, meter, relayed=reply)
+        translated = await backend.prepare(plan.generation, model)
+        return OpenCall(model, backend.name, upstream_model, meter, translated=translated)
+    meter.upstream_model = model.id
+    local = await backend.prepare(plan.generation, model)
+    if isinstance(local, PartialUsage):
+        meter.partial = local
+    return OpenCall(model, backend.name, model.id, meter, translated=local)
+
+
+async def _reserve(
+    services: Services, principal: Principal, model: ModelInfo, plan: CallPlan, context: RequestContext
+) -> Meter:
+    """Hold the request's worst case: every byte of input as a token, plus the whole output allowance."""
+    input_bound = context.body_bytes + context.history_bytes
+    output_bound = plan.max_output_tokens or model.max_output_tokens
+    amount = worst_case(input_bound, output_bound, model.prices)
+    reservation_id = new_id("rsv_", 12)
+    try:
+        await services.billing.reserve(
+            reservation_id,
+            principal.account_id,
+            principal.key_id,
+            services.node,
+            model.id,
+            amount,
+            spend_limits(principal.policy),
         )
-    return OpenCall(model, backend.name, model.id, translated=await backend.prepare(plan.generation, model))
+    except NotEnoughFunds as exc:
+        raise insufficient_quota(exc.period) from None
+    return Meter(
+        services.billing,
+        services.limiter,
+        principal,
+        model,
+        reservation_id,
+        input_estimate=max(1, input_bound // ESTIMATED_BYTES_PER_TOKEN),
+        request_id=context.request_id,
+        client_ip=context.client_ip,
+    )
 
 
-async def open_call(services: Services, principal: Principal, plan: CallPlan) -> OpenCall:
+def insufficient_quota(period: str | None) -> AicyError:
+    if period is None:
+        message = (
+            "You exceeded your current quota: the account balance cannot cover this request. "
+            "Top up the account, or lower max_tokens / max_output_tokens."
+        )
+    else:
+        message = (
+            f"This API key has reached its spend limit ({period.split(':')[0]}). Raise the limit or wait."
+        )
+    return AicyError(
+        message,
+        status=429,
+        type="insufficient_quota",
+        code="insufficient_quota",
+        headers={"x-should-retry": "false"},
+    )
+
+
+async def open_call(
+    services: Services, principal: Principal, plan: CallPlan, context: RequestContext
+) -> OpenCall:
     model = resolve_model(services, plan.model)
+    check_model(principal.policy, model.id)
     validate(model, plan)
+    services.limiter.admit(principal.key_id, principal.policy)
+    meter = await _reserve(services, principal, model, plan, context)
+    try:
+        return await _first_backend(services, model, plan, meter)
+    except BaseException:
+        await meter.release()
+        raise
+
+
+async def _first_backend(services: Services, model: ModelInfo, plan: CallPlan, meter: Meter) -> OpenCall:
     settings = services.settings
     failure: UpstreamFailure | None = None
     for round_number in range(2):
-        candidates = services.router.candidates(model.id, plan.prefer_channel)[
-            : settings.upstream_max_attempts
-        ]
-        for backend in candidates:
+        candidates = services.router.candidates(model.id, plan.prefer_channel)
+        for backend in candidates[: settings.upstream_max_attempts]:
             try:
-                return await _start(backend, model, plan)
+                return await _start(backend, model, plan, meter)
             except UpstreamFailure as exc:
                 failure = exc
         wait = failure.retry_after if failure is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from typing import Any
 from aicy.accounting.keys import Principal
 from aicy.errors import AicyError, ServerError
 from aicy.protocol import chat, sse
-from aicy.serving.calls import CHAT_PARAMS, CallPlan, OpenCall, ParamNames, open_call
+from aicy.serving.calls import CHAT_PARAMS, CallPlan, OpenCall, ParamNames, RequestContext, open_call
 from aicy.serving.services import Services
 from aicy.serving.sources import ChatSource, RelayedChat, TranslatedChat
 from aicy.types import JSON
@@ -25,20 +26,34 @@ class ChatCall:
     source: ChatSource
 
     async def stream(self) -> AsyncIterator[bytes]:
+        status = "client_closed"
         try:
             async for chunk in self.source.chunks():
                 yield sse.data_event(chunk)
+            status = "completed"
         except AicyError as exc:
+            status = "failed"
             yield sse.data_event(exc.body())
-            return
         except Exception:
+            status = "failed"
             log.exception("chat stream failed")
             yield sse.data_event(ServerError("The server had an error while generating the reply.").body())
-            return
-        yield sse.DONE
+        finally:
+            await self.opened.meter.settle(status)
+        if status == "completed":
+            yield sse.DONE
 
     async def complete(self) -> JSON:
-        return await self.source.completion()
+        status = "failed"
+        try:
+            completion = await self.source.completion()
+            status = "completed"
+            return completion
+        except asyncio.CancelledError:
+            status = "client_closed"
+            raise
+        finally:
+            await self.opened.meter.settle(status)
 
 
 def _relay_body(body: JSON, streaming: bool) -> Any:
@@ -51,7 +66,7 @@ def _relay_body(body: JSON, streaming: bool) -> Any:
     return build
 
 
-async def start(services: Services, principal: Principal, body: Any) -> ChatCall:
+async def start(services: Services, principal: Principal, body: Any, context: RequestContext) -> ChatCall:
     request = chat.parse_request(body)
     streaming = bool(request.stream)
     cache_key = body.get("prompt_cache_key") if isinstance(body.get("prompt_cache_key"), str) else None
@@ -66,14 +81,15 @@ async def start(services: Services, principal: Principal, body: Any) -> ChatCall
         names=chat_params(request),
         prefer_channel=services.router.preferred(cache_key),
     )
-    opened = await open_call(services, principal, plan)
+    opened = await open_call(services, principal, plan, context)
     services.router.remember(cache_key, opened.backend)
     source: ChatSource
     if opened.relayed is not None:
-        source = RelayedChat(opened.relayed, request.model, request.include_usage)
+        source = RelayedChat(opened.relayed, request.model, request.include_usage, opened.meter.tracker)
     else:
         assert opened.translated is not None
-        source = TranslatedChat(opened.translated, chat.ChatEncoder(request.model, request.include_usage))
+        encoder = chat.ChatEncoder(request.model, request.include_usage)
+        source = TranslatedChat(opened.translated, encoder, opened.meter.tracker)
     return ChatCall(streaming, opened, source)
 
 

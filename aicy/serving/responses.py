@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import orjson
 
 from aicy.accounting.keys import Principal
 from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol import ids, responses, sse
 from aicy.protocol.validation import require
-from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, open_call
+from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, RequestContext, open_call
 from aicy.serving.services import Services
 from aicy.serving.sources import RelayedResponses, TranslatedResponses
 from aicy.types import JSON
@@ -41,23 +44,40 @@ class ResponseCall:
             )
 
     async def stream(self) -> AsyncIterator[bytes]:
+        status = "client_closed"
         try:
             async for event in self.source.events():
-                if event.get("type") in ("response.completed", "response.incomplete"):
+                kind = event.get("type")
+                if kind in ("response.completed", "response.incomplete"):
                     await self._save(event.get("response") or {})
+                    status = "completed" if kind == "response.completed" else "incomplete"
+                elif kind == "response.failed":
+                    status = "failed"
                 yield sse.typed_event(event)
         except AicyError as exc:
+            status = "failed"
             for event in self.source.fail(exc.code or exc.type, exc.message):
                 yield sse.typed_event(event)
         except Exception:
+            status = "failed"
             log.exception("responses stream failed")
             for event in self.source.fail("server_error", "The server had an error while generating."):
                 yield sse.typed_event(event)
+        finally:
+            await self.opened.meter.settle(status)
 
     async def complete(self) -> JSON:
-        response = await self.source.response()
-        await self._save(response)
-        return response
+        status = "failed"
+        try:
+            response = await self.source.response()
+            status = str(response.get("status") or "completed")
+            await self._save(response)
+            return response
+        except asyncio.CancelledError:
+            status = "client_closed"
+            raise
+        finally:
+            await self.opened.meter.settle(status)
 
 
 async def _history(
@@ -89,7 +109,7 @@ def _relay_body(body: JSON, history: list[JSON], items: list[JSON]) -> Any:
     return build
 
 
-async def start(services: Services, principal: Principal, body: Any) -> ResponseCall:
+async def start(services: Services, principal: Principal, body: Any, context: RequestContext) -> ResponseCall:
     request = responses.parse_request(body)
     history, last_channel = await _history(services, principal, request)
     items = responses.input_items(request)
@@ -104,11 +124,14 @@ async def start(services: Services, principal: Principal, body: Any) -> Response
         names=RESPONSES_PARAMS,
         prefer_channel=last_channel or services.router.preferred(request.prompt_cache_key),
     )
-    opened = await open_call(services, principal, plan)
+    context = replace(context, history_bytes=len(orjson.dumps(history)) if history else 0)
+    opened = await open_call(services, principal, plan, context)
     services.router.remember(request.prompt_cache_key, opened.backend)
     source: TranslatedResponses | RelayedResponses
     if opened.relayed is not None:
-        source = RelayedResponses(opened.relayed, request.model, request.previous_response_id)
+        source = RelayedResponses(
+            opened.relayed, request.model, request.previous_response_id, opened.meter.tracker
+        )
     else:
         assert opened.translated is not None
         model = opened.model
@@ -117,7 +140,9 @@ async def start(services: Services, principal: Principal, body: Any) -> Response
         )
         if skeleton["reasoning"]["effort"] is None:
             skeleton["reasoning"]["effort"] = model.default_reasoning_effort
-        source = TranslatedResponses(opened.translated, responses.ResponsesEncoder(skeleton))
+        source = TranslatedResponses(
+            opened.translated, responses.ResponsesEncoder(skeleton), opened.meter.tracker
+        )
     return ResponseCall(
         bool(request.stream), request.store is not False, principal, services, opened, source, items
     )

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicy.accounting.ratelimit import RateLimiter
+from aicy.accounting.risk import LeakDetector
 from aicy.engine.llama import LlamaEngine
 from aicy.routing.router import Router
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.settings import Settings
+from aicy.storage.billing import BillingStore
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
 
@@ -24,4 +27,8 @@ class Services:
     router: Router
     catalog: CatalogAdmin
     http: httpx.AsyncClient
+    billing: BillingStore
+    limiter: RateLimiter
+    leaks: LeakDetector
+    node: str
     engine: LlamaEngine | None = None

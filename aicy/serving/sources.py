@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from aicy.protocol.chat import ChatEncoder
 from aicy.protocol.responses import ResponsesEncoder
-from aicy.types import JSON, Usage
+from aicy.serving.metering import UsageTracker
+from aicy.types import JSON
 from aicy.upstream.base import PreparedCall
 from aicy.upstream.openai_http import UpstreamReply, replace_model
 
@@ -30,19 +31,22 @@ class ResponsesSource(Protocol):
 
 
 class TranslatedChat:
-    def __init__(self, call: PreparedCall, encoder: ChatEncoder) -> None:
+    def __init__(self, call: PreparedCall, encoder: ChatEncoder, tracker: UsageTracker) -> None:
         self.call = call
         self.encoder = encoder
+        self.tracker = tracker
 
     async def chunks(self) -> AsyncIterator[JSON]:
         for chunk in self.encoder.start():
             yield chunk
         async for event in self.call.events():
+            self.tracker.event(event)
             for chunk in self.encoder.feed(event):
                 yield chunk
 
     async def completion(self) -> JSON:
         async for event in self.call.events():
+            self.tracker.event(event)
             self.encoder.feed(event)
         return self.encoder.completion()
 
@@ -51,16 +55,18 @@ class RelayedChat:
     """A Chat upstream's reply, untouched but for the model name (and the usage chunk the client did not ask
     for: aicy always asks the upstream for usage, to bill)."""
 
-    def __init__(self, reply: UpstreamReply, model: str, include_usage: bool) -> None:
+    def __init__(self, reply: UpstreamReply, model: str, include_usage: bool, tracker: UsageTracker) -> None:
         self.reply = reply
         self.model = model
         self.include_usage = include_usage
+        self.tracker = tracker
 
     async def chunks(self) -> AsyncIterator[JSON]:
         try:
             async for chunk in self.reply.events():
                 if chunk is None:
                     break
+                self.tracker.chat_chunk(chunk)
                 replace_model(chunk, self.model)
                 if not self.include_usage:
                     if chunk.get("usage") and not chunk.get("choices"):
@@ -75,19 +81,22 @@ class RelayedChat:
             body = await self.reply.json()
         finally:
             await self.reply.close()
+        self.tracker.chat_chunk(body)
         replace_model(body, self.model)
         return body
 
 
 class TranslatedResponses:
-    def __init__(self, call: PreparedCall, encoder: ResponsesEncoder) -> None:
+    def __init__(self, call: PreparedCall, encoder: ResponsesEncoder, tracker: UsageTracker) -> None:
         self.call = call
         self.encoder = encoder
+        self.tracker = tracker
 
     async def events(self) -> AsyncIterator[JSON]:
         for event in self.encoder.start():
             yield event
         async for neutral in self.call.events():
+            self.tracker.event(neutral)
             for event in self.encoder.feed(neutral):
                 yield event
         for event in self.encoder.finish():
@@ -95,6 +104,7 @@ class TranslatedResponses:
 
     async def response(self) -> JSON:
         async for neutral in self.call.events():
+            self.tracker.event(neutral)
             self.encoder.feed(neutral)
         self.encoder.finish()
         return self.encoder.response
@@ -106,8 +116,11 @@ class TranslatedResponses:
 class RelayedResponses:
     """A Responses upstream's events, untouched but for the model name and the chain id aicy resolved."""
 
-    def __init__(self, reply: UpstreamReply, model: str, previous_response_id: str | None) -> None:
+    def __init__(
+        self, reply: UpstreamReply, model: str, previous_response_id: str | None, tracker: UsageTracker
+    ) -> None:
         self.reply = reply
+        self.tracker = tracker
         self.model = model
         self.previous_response_id = previous_response_id
         self.last_sequence = -1
@@ -126,6 +139,7 @@ class RelayedResponses:
                 if event is None:
                     break
                 self._restore(event)
+                self.tracker.responses_event(event)
                 if isinstance(event.get("sequence_number"), int):
                     self.last_sequence = event["sequence_number"]
                 if isinstance(event.get("response"), dict):
@@ -140,6 +154,7 @@ class RelayedResponses:
         finally:
             await self.reply.close()
         self._restore(body)
+        self.tracker.response(body)
         return body
 
     def fail(self, code: str, message: str) -> list[JSON]:
@@ -150,17 +165,3 @@ class RelayedResponses:
         }
         self.last_sequence += 1
         return [{"type": "response.failed", "sequence_number": self.last_sequence, "response": response}]
-
-
-def usage_of_response(response: JSON) -> Usage | None:
-    raw = response.get("usage")
-    if not isinstance(raw, dict):
-        return None
-    details = raw.get("input_tokens_details") or {}
-    output_details = raw.get("output_tokens_details") or {}
-    return Usage(
-        input_tokens=int(raw.get("input_tokens") or 0),
-        output_tokens=int(raw.get("output_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
-        reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
-    )

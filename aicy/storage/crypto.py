@@ -36,3 +36,16 @@ class SecretBox:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
             raise ValueError("An upstream key cannot be decrypted: the server secret has changed.") from None
+
+
+def load_or_create_node_id(data_dir: Path, configured: str | None) -> str:
+    """A stable name for this replica: its open reservations are its own to recover after a crash."""
+    if configured:
+        return configured
+    path = data_dir / "node-id"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node = "node-" + os.urandom(6).hex()
+    path.write_text(node)
+    return node

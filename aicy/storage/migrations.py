@@ -20,14 +20,47 @@ def _initial(conn: Connection) -> None:
 def _catalog_and_channels(conn: Connection) -> None:
     for table in (schema.meta, schema.models, schema.channels):
         table.create(conn, checkfirst=True)
-    # Migration 1 builds tables from today's schema, so a fresh database already has the column.
-    if "channel" not in {c["name"] for c in inspect(conn).get_columns("responses")}:
-        conn.execute(text("ALTER TABLE responses ADD COLUMN channel VARCHAR(100)"))
+    _add_missing_columns(conn, "responses", {"channel": "VARCHAR(100)"})
+
+
+def _add_missing_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
+    """Migration 1 builds tables from today's schema, so a fresh database already has these columns."""
+    present = {c["name"] for c in inspect(conn).get_columns(table)}
+    for name, ddl in columns.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
+def _billing(conn: Connection) -> None:
+    _add_missing_columns(
+        conn, "accounts", {"balance": "BIGINT NOT NULL DEFAULT 0", "reserved": "BIGINT NOT NULL DEFAULT 0"}
+    )
+    _add_missing_columns(
+        conn,
+        "api_keys",
+        {
+            "expires_at": "BIGINT",
+            "models": "TEXT",
+            "ips": "TEXT",
+            "spend_limit": "BIGINT",
+            "spend_limit_daily": "BIGINT",
+            "spend_limit_monthly": "BIGINT",
+            "rpm": "INTEGER",
+            "tpm": "INTEGER",
+            "enabled": "BOOLEAN NOT NULL DEFAULT TRUE",
+            "shared": "BOOLEAN NOT NULL DEFAULT FALSE",
+            "suspended_at": "BIGINT",
+            "suspended_reason": "TEXT",
+        },
+    )
+    for table in (schema.key_spend, schema.reservations, schema.ledger, schema.usage_log):
+        table.create(conn, checkfirst=True)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
+    (3, "balances, key limits, reservations, ledger, usage log", _billing),
 )
 
 

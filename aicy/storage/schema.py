@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    true,
+)
+
+SERIAL = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData()
 
@@ -21,6 +36,8 @@ accounts = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
 )
 
 api_keys = Table(
@@ -34,6 +51,18 @@ api_keys = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("models", Text, nullable=True),
+    Column("ips", Text, nullable=True),
+    Column("spend_limit", BigInteger, nullable=True),
+    Column("spend_limit_daily", BigInteger, nullable=True),
+    Column("spend_limit_monthly", BigInteger, nullable=True),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("shared", Boolean, nullable=False, server_default=false()),
+    Column("suspended_at", BigInteger, nullable=True),
+    Column("suspended_reason", Text, nullable=True),
 )
 
 responses = Table(
@@ -71,4 +100,69 @@ channels = Table(
     Column("body", Text, nullable=False),
     Column("sealed_keys", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+key_spend = Table(
+    "key_spend",
+    metadata,
+    Column("key_id", String(64), ForeignKey("api_keys.id"), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("periods", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("settled_at", BigInteger, nullable=True),
+    Column("cost", BigInteger, nullable=True),
+    Index("ix_reservations_open", "node", "status"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("reference", String(100), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_ledger_account", "account_id"),
+)
+
+usage_log = Table(
+    "usage_log",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("account_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("channel", String(100), nullable=True),
+    Column("upstream_model", String(200), nullable=True),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=False),
+    Column("uncollected", BigInteger, nullable=False, server_default="0"),
+    Column("latency_ms", Integer, nullable=False),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("queue_ms", Integer, nullable=False, server_default="0"),
+    Column("status", String(32), nullable=False),
+    Column("client_ip", String(64), nullable=True),
+    Column("estimated", Boolean, nullable=False, server_default=false()),
+    Index("ix_usage_account_time", "account_id", "created_at"),
 )

@@ -74,6 +74,12 @@ class EmbeddedCall:
         finally:
             await run.aclose()
 
+    def usage_so_far(self) -> Usage:
+        """The engine's own count of what was generated, for a call that ended early."""
+        return Usage(
+            input_tokens=len(self.job.prompt), output_tokens=self.job.produced, cached_tokens=self.job.cached
+        )
+
     def _closing(self, result: EngineResult, text: str) -> list[Event]:
         usage = Usage(
             input_tokens=result.prompt_tokens,

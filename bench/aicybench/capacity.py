@@ -2,8 +2,10 @@
 
 1. Calibrate: closed-loop runs with 16, 64, 256, 1024 connections, stopping once latency shows queueing,
    give the path's saturation throughput without burying a slow gateway under a huge backlog.
-2. Ladder: offer fixed fractions of it, lowest first, until a rate fails the looser target.
-3. Refine: bisect between the highest passing and the lowest failing rate, for each target.
+2. Ladder: offer fixed fractions of it, lowest first (then 1.2 times more while rates still pass), until a
+   rate fails the looser target.
+3. Refine: bisect between the highest passing and the lowest failing rate, for each target. A rate that
+   passes above one that failed does not count (noise); capacity is the highest rate below every failure.
 
 Two readings of "p99 under 50 ms over a 20 ms mock delay" are reported from the same points: p99 <= 50 ms
 in total (``total``), and p99 <= 20 + 50 ms (``added``). A rate passes a target when its p99 is within it,
@@ -13,7 +15,7 @@ at least 95 % of the offered requests completed, and fewer than 0.1 % failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ class CapacityPlan:
     calibration_seconds: int = 2
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.65, 0.8, 0.9, 1.0, 1.1)
     refine_steps: int = 2
+    extra_steps: int = 3  # past the last fraction, while rates still pass: 1.2 times the previous rate
     settle_s: float = 1.0
 
     @property
@@ -66,7 +69,10 @@ class Capacity:
     points: list[LoadPoint] = field(default_factory=list)
 
     def max_rate(self, target: str) -> float:
-        return max((p.offered for p in self.points if p.passes[target]), default=0.0)
+        """The highest passing rate below the lowest failing one (a lucky pass above a failure is noise)."""
+        ceiling = self.lowest_failure(target)
+        passing = (p.offered for p in self.points if p.passes[target])
+        return max((r for r in passing if ceiling is None or r < ceiling), default=0.0)
 
     def lowest_failure(self, target: str) -> float | None:
         return min((p.offered for p in self.points if not p.passes[target]), default=None)
@@ -114,8 +120,8 @@ def _calibrate(target: Target, body: Path, plan: CapacityPlan, log: Log) -> floa
 
 def find_capacity(target: Target, body: Path, plan: CapacityPlan, log: Log = print) -> Capacity:
     capacity = Capacity(_calibrate(target, body, plan, log), plan.targets_ms)
-    for fraction in plan.fractions:
-        point = _measure(target, body, fraction * capacity.saturation_rate, plan, log)
+    for offered in _ladder(capacity.saturation_rate, plan):
+        point = _measure(target, body, offered, plan, log)
         capacity.points.append(point)
         if not point.passes["added"]:
             break
@@ -126,6 +132,14 @@ def find_capacity(target: Target, body: Path, plan: CapacityPlan, log: Log = pri
                 break
             capacity.points.append(_measure(target, body, (low + high) / 2, plan, log))
     return capacity
+
+
+def _ladder(saturation: float, plan: CapacityPlan) -> Iterator[float]:
+    yield from (f * saturation for f in plan.fractions)
+    rate = plan.fractions[-1] * saturation
+    for _ in range(plan.extra_steps):
+        rate *= 1.2
+        yield rate
 
 
 def _describe(point: LoadPoint) -> str:

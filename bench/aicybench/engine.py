@@ -1,8 +1,8 @@
 """Embedded engine figures: one stream through aicy against raw llama-cpp-python, then 8 concurrent streams.
 
-Raw generation runs first, in aicy's interpreter, while no aicy server is up, so the two never share the
-two cores. Both decode greedily (temperature 0) from the same chat-templated prompt, so they produce the
-same tokens and the same count.
+Raw generation runs in a worker process of aicy's interpreter that loads the model once; its runs alternate
+with runs through aicy (never at the same time), so drift on a busy machine hits both alike. Both decode
+greedily (temperature 0) from the same chat-templated prompt: the same tokens, the same count.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from aicybench.procs import Unavailable
 from aicybench.stats import median, ratio, rounded
 from aicybench.streaming import StreamTiming, chat_body, new_session, time_stream
 from aicybench.targets import Target
@@ -31,32 +34,55 @@ class EnginePlan:
     single_repeats: int = 5
     concurrent: int = 8
     concurrent_rounds: int = 2
-    concurrent_budget_s: float = (
-        120.0  # skip the concurrent rounds when one stream says they would take longer
-    )
+    concurrent_budget_s: float = 120.0  # skip the concurrent rounds if one stream says they'd take longer
+    single_budget_s: float = 60.0  # fewer single-stream repeats when they take longer than this
 
 
-def raw_figures(aicy_python: Path, plan: EnginePlan, cwd: Path) -> dict[str, Any]:
-    argv = [
-        str(aicy_python), str(_RAW_SCRIPT), "--prompt", plan.prompt,
-        "--max-tokens", str(plan.max_tokens), "--repeats", str(plan.single_repeats),
-    ]  # fmt: skip
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"raw llama-cpp-python run failed:\n{done.stderr[-2000:]}")
-    raw: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
-    runs = raw.pop("runs")
-    return {
-        **raw,
-        "completion_tokens": runs[0]["completion_tokens"],
-        "ttft_ms": rounded(median([r["ttft_ms"] for r in runs])),
-        "decode_tokens_per_s": rounded(median([r["decode_tokens_per_s"] for r in runs]), 1),
-        "end_to_end_tokens_per_s": rounded(median([r["end_to_end_tokens_per_s"] for r in runs]), 1),
-        "runs": runs,
-    }
+class RawEngine:
+    """The raw llama-cpp-python worker: loaded once, one greedy generation per ``run()``."""
+
+    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.info: dict[str, Any] = self._read()["ready"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise Unavailable(f"raw llama-cpp-python worker exited ({self.process.poll()}):\n{tail}")
+        reply: dict[str, Any] = orjson.loads(line)
+        return reply
+
+    def run(self) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        return self._read()
 
 
-def _single(t: StreamTiming) -> dict[str, Any]:
+@contextmanager
+def raw_engine(aicy_python: Path, plan: EnginePlan, cwd: Path, logs: Path) -> Iterator[RawEngine]:
+    argv = [str(aicy_python), str(_RAW_SCRIPT), "--prompt", plan.prompt, "--max-tokens", str(plan.max_tokens)]
+    log = logs / "engine-raw.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+    try:
+        yield RawEngine(process, log)
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _through_aicy(t: StreamTiming) -> dict[str, Any]:
     tokens = t.completion_tokens or t.token_events
     return {
         "ttft_ms": t.ttft_ms,
@@ -67,13 +93,30 @@ def _single(t: StreamTiming) -> dict[str, Any]:
     }
 
 
-async def _aicy(target: Target, plan: EnginePlan) -> dict[str, Any]:
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "completion_tokens": runs[0]["completion_tokens"],
+        "ttft_ms": rounded(median([r["ttft_ms"] for r in runs])),
+        "decode_tokens_per_s": rounded(median([r["decode_tokens_per_s"] for r in runs]), 1),
+        "end_to_end_tokens_per_s": rounded(median([r["end_to_end_tokens_per_s"] for r in runs]), 1),
+        "runs": runs,
+    }
+
+
+async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str, Any]:
     body = chat_body(target.model, plan.prompt, plan.max_tokens, stream=True, temperature=0)
     api = "chat/completions"
+    raw_runs: list[dict[str, Any]] = []
+    aicy_runs: list[dict[str, Any]] = []
     async with new_session() as session:
         await time_stream(session, target, api, {**body, "max_tokens": 4})  # warm-up
-        singles = [_single(await time_stream(session, target, api, body)) for _ in range(plan.single_repeats)]
-        rate = median([s["end_to_end_tokens_per_s"] for s in singles])
+        deadline = time.monotonic() + plan.single_budget_s
+        for _ in range(plan.single_repeats):
+            raw_runs.append(raw.run())
+            aicy_runs.append(_through_aicy(await time_stream(session, target, api, body)))
+            if time.monotonic() > deadline:  # a busy machine: keep what we have
+                break
+        rate = median([r["end_to_end_tokens_per_s"] for r in aicy_runs])
         expected_s = plan.concurrent * plan.max_tokens / rate if rate > 0 else float("inf")
         if expected_s > plan.concurrent_budget_s:
             reason = f"one stream made {rate:.1f} tokens/s, so {plan.concurrent} streams would take about "
@@ -81,14 +124,9 @@ async def _aicy(target: Target, plan: EnginePlan) -> dict[str, Any]:
             many: dict[str, Any] = {"skipped": reason}
         else:
             many = await _concurrent(session, target, body, plan)
-    return {
-        "completion_tokens": singles[0]["completion_tokens"],
-        "ttft_ms": rounded(median([s["ttft_ms"] for s in singles])),
-        "decode_tokens_per_s": rounded(median([s["decode_tokens_per_s"] for s in singles]), 1),
-        "end_to_end_tokens_per_s": rounded(median([s["end_to_end_tokens_per_s"] for s in singles]), 1),
-        "singles": singles,
-        f"concurrent_{plan.concurrent}": many,
-    }
+    through = {**_summary(aicy_runs), f"concurrent_{plan.concurrent}": many}
+    direct = {**raw.info, **_summary(raw_runs)}
+    return {"raw": direct, "aicy": through, "aicy_over_raw": _compare(direct, through)}
 
 
 async def _concurrent(
@@ -98,12 +136,14 @@ async def _concurrent(
     rounds: list[dict[str, Any]] = []
     for _ in range(plan.concurrent_rounds):
         start = time.perf_counter()
-        streams = await asyncio.gather(
-            *(time_stream(session, target, "chat/completions", body) for _ in range(plan.concurrent))
-        )
+        streams = [time_stream(session, target, "chat/completions", body) for _ in range(plan.concurrent)]
+        try:
+            timings = await asyncio.wait_for(asyncio.gather(*streams), timeout=plan.concurrent_budget_s)
+        except TimeoutError:
+            return {"skipped": f"a round took over {plan.concurrent_budget_s:.0f} s: is the machine busy?"}
         wall = time.perf_counter() - start
-        tokens = sum(s.completion_tokens or s.token_events for s in streams)
-        ttfts = sorted(s.ttft_ms for s in streams)
+        tokens = sum(t.completion_tokens or t.token_events for t in timings)
+        ttfts = sorted(t.ttft_ms for t in timings)
         rounds.append({"aggregate_tokens_per_s": tokens / wall, "ttft_ms": ttfts, "wall_s": wall})
     return {
         "aggregate_tokens_per_s": rounded(median([r["aggregate_tokens_per_s"] for r in rounds]), 1),
@@ -113,14 +153,10 @@ async def _concurrent(
     }
 
 
-def aicy_figures(target: Target, plan: EnginePlan) -> dict[str, Any]:
-    return asyncio.run(_aicy(target, plan))
+def measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str, Any]:
+    return asyncio.run(_measure(raw, target, plan))
 
 
-def compare(raw: dict[str, Any], aicy: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "decode_tokens_per_s": rounded(ratio(aicy["decode_tokens_per_s"], raw["decode_tokens_per_s"])),
-        "end_to_end_tokens_per_s": rounded(
-            ratio(aicy["end_to_end_tokens_per_s"], raw["end_to_end_tokens_per_s"])
-        ),
-    }
+def _compare(raw: dict[str, Any], aicy: dict[str, Any]) -> dict[str, Any]:
+    keys = ("decode_tokens_per_s", "end_to_end_tokens_per_s", "ttft_ms")
+    return {k: rounded(ratio(aicy[k], raw[k])) for k in keys}

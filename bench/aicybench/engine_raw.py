@@ -1,14 +1,16 @@
 """Raw llama-cpp-python generation of the benchmark prompt, loaded exactly as aicy loads its model.
 
 Run by aicy's own interpreter (it needs ``llama_cpp`` and ``aicy``), not the bench venv:
-``.venv/bin/python bench/aicybench/engine_raw.py --prompt ... --max-tokens 128 --repeats 5``.
-Prints one JSON object: per-run timings of greedy generation, the same sampling aicy uses at temperature 0.
+``.venv/bin/python bench/aicybench/engine_raw.py --prompt ... --max-tokens 128``, then one ``run`` line on
+stdin per generation; each prints the timings of one greedy generation with the sampling aicy uses at
+temperature 0. It stays loaded (and idle) between runs, so runs can alternate with runs through aicy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -76,10 +78,10 @@ def generate(llm: Llama, tokens: list[int], eog: set[int], max_tokens: int) -> d
 
 
 def main() -> None:
+    """Load once, print a ``ready`` line, then one JSON line of timings per ``run`` line read from stdin."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     settings = Settings()
     llm = load(settings)
@@ -87,18 +89,16 @@ def main() -> None:
     vocab = llm._model.vocab
     eog = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
     generate(llm, tokens, eog, 4)  # warm-up
-    runs = [generate(llm, tokens, eog, args.max_tokens) for _ in range(args.repeats)]
-    print(
-        json.dumps(
-            {
-                "llama_cpp_python": llama_cpp.__version__,
-                "model_path": str(settings.engine_model_path or default_model_path()),
-                "threads": settings.engine_threads,
-                "prompt_tokens": len(tokens),
-                "runs": runs,
-            }
-        )
-    )
+    ready = {
+        "llama_cpp_python": llama_cpp.__version__,
+        "model_path": str(settings.engine_model_path or default_model_path()),
+        "threads": settings.engine_threads,
+        "prompt_tokens": len(tokens),
+    }
+    print(json.dumps({"ready": ready}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "run":
+            print(json.dumps(generate(llm, tokens, eog, args.max_tokens)), flush=True)
     llm.close()
 
 

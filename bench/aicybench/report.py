@@ -12,6 +12,7 @@ from aicybench.stats import ratio
 
 PATHS = ("direct", "aicy", "litellm")
 Figures = dict[str, float | None]
+_Y_TICKS = (1, 2, 5, 10, 20, 30, 50, 70, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -159,10 +160,14 @@ def plot_latency_vs_load(paths: dict[str, Any], slo_ms: float, delay_ms: float, 
     ax.set(
         xscale="log", yscale="log", xlabel="offered load (requests/s, constant rate)", ylabel="latency (ms)"
     )
+    low, high = ax.get_ylim()
+    ax.set_yticks([t for t in _Y_TICKS if low <= t <= high])
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_title("Latency against offered load (Chat Completions, non-streaming; x = not sustained)")
+    title = "Latency against offered load (Chat Completions, non-streaming; "
+    title += f"x: not sustained within {slo_ms:g} ms)"
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()

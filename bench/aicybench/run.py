@@ -152,17 +152,10 @@ def _relay_sections(
 
 
 def _engine(tools: targets.Tools, plan: engine.EnginePlan) -> dict[str, Any]:
-    print("[engine] raw llama-cpp-python")
-    raw = engine.raw_figures(tools.aicy.parent / "python", plan, tools.work)
-    print("[engine] through aicy")
-    with targets.aicy_engine(tools) as target:
-        through = engine.aicy_figures(target, plan)
-    return {
-        "plan": dataclasses.asdict(plan),
-        "raw": raw,
-        "aicy": through,
-        "aicy_over_raw": engine.compare(raw, through),
-    }
+    print("[engine] raw llama-cpp-python and aicy's engine, runs alternating")
+    python = tools.aicy.parent / "python"
+    with engine.raw_engine(python, plan, tools.work, tools.logs) as raw, targets.aicy_engine(tools) as target:
+        return {"plan": dataclasses.asdict(plan), **engine.measure(raw, target, plan)}
 
 
 def main(argv: list[str] | None = None) -> None:

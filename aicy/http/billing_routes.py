@@ -1,0 +1,66 @@
+"""The balance endpoints third-party chat clients read (OpenAI's legacy dashboard API, as New API has it)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aicy.accounting.money import MICROS_PER_USD
+from aicy.http.auth import authenticate
+from aicy.http.routes import json_response, services_of
+
+CENTS = MICROS_PER_USD // 100
+
+
+async def subscription(request: Request) -> Response:
+    """``hard_limit_usd`` is what the account can still spend (its available balance)."""
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    balance, reserved = await services.billing.balance(principal.account_id)
+    available = (balance - reserved) / MICROS_PER_USD
+    return json_response(
+        {
+            "object": "billing_subscription",
+            "has_payment_method": True,
+            "soft_limit_usd": available,
+            "hard_limit_usd": available,
+            "system_hard_limit_usd": available,
+            "access_until": int(principal.policy.expires_at or time.time() + 10 * 365 * 86_400),
+            "plan": {"title": "aicy", "id": principal.account_id},
+        }
+    )
+
+
+def _date(text: str | None, default: datetime.date) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text) if text else default
+    except ValueError:
+        return default
+
+
+async def usage(request: Request) -> Response:
+    """``total_usage`` in cents over ``start_date`` (inclusive) to ``end_date`` (exclusive), UTC days."""
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    today = datetime.datetime.now(datetime.UTC).date()
+    start = _date(request.query_params.get("start_date"), today.replace(day=1))
+    end = _date(request.query_params.get("end_date"), today + datetime.timedelta(days=1))
+
+    def stamp(day: datetime.date) -> int:
+        return int(datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp())
+
+    spent = await services.billing.total_cost(principal.account_id, stamp(start), stamp(end))
+    return json_response({"object": "list", "total_usage": spent / CENTS, "daily_costs": []})
+
+
+def billing_routes() -> list[Route]:
+    return [
+        Route("/v1/dashboard/billing/subscription", subscription, methods=["GET"]),
+        Route("/dashboard/billing/subscription", subscription, methods=["GET"]),
+        Route("/v1/dashboard/billing/usage", usage, methods=["GET"]),
+        Route("/dashboard/billing/usage", usage, methods=["GET"]),
+    ]

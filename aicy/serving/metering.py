@@ -1,0 +1,154 @@
+"""Metering: the reservation taken before a call, and its settlement, exactly once, however the call ends.
+
+Billing rules (the customer guide's promise, applied here):
+- a request that ends normally (``completed``/``incomplete``) is charged for its usage;
+- a request that ends any other way (failed upstream, client gone, timeout) is charged for what it
+  produced: nothing if it produced no output, otherwise its input and the output produced;
+- the usage is the backend's own report when there is one; otherwise the embedded engine's count, or for
+  upstreams an estimate that the usage log marks as estimated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from aicy.accounting.keys import Principal
+from aicy.accounting.money import cost
+from aicy.accounting.ratelimit import RateLimiter
+from aicy.protocol.upstream_chat import chat_usage
+from aicy.protocol.upstream_responses import responses_usage
+from aicy.routing.catalog import ModelInfo
+from aicy.storage.billing import BillingStore, Settlement
+from aicy.types import Event, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart, Usage
+
+log = logging.getLogger("aicy.metering")
+BILLED_STATUSES = frozenset({"completed", "incomplete"})
+
+
+@runtime_checkable
+class PartialUsage(Protocol):
+    def usage_so_far(self) -> Usage: ...
+
+
+@dataclass(slots=True)
+class UsageTracker:
+    """Watches what a reply produced: the usage the backend reported, and output seen so far."""
+
+    reported: Usage | None = None
+    outputs: int = 0
+    first_output_at: float | None = None
+
+    def output(self) -> None:
+        self.outputs += 1
+        if self.first_output_at is None:
+            self.first_output_at = time.monotonic()
+
+    def event(self, event: Event) -> None:
+        if isinstance(event, Usage):
+            self.reported = event
+        elif isinstance(event, TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta):
+            self.output()
+
+    def chat_chunk(self, chunk: dict[str, Any]) -> None:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.reported = chat_usage(usage)
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or choice.get("message") or {}
+            if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
+                self.output()
+
+    def responses_event(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        if kind.endswith(".delta"):
+            self.output()
+        response = event.get("response")
+        if kind in ("response.completed", "response.incomplete", "response.failed") and isinstance(
+            response, dict
+        ):
+            self.response(response)
+
+    def response(self, response: dict[str, Any]) -> None:
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            self.reported = responses_usage(usage)
+        if response.get("output"):
+            self.output()
+
+
+@dataclass(slots=True)
+class Meter:
+    billing: BillingStore
+    limiter: RateLimiter
+    principal: Principal
+    model: ModelInfo
+    reservation_id: str
+    input_estimate: int
+    request_id: str | None
+    client_ip: str | None
+    started: float = field(default_factory=time.monotonic)
+    queue_ms: int = 0
+    channel: str | None = None
+    upstream_model: str | None = None
+    tracker: UsageTracker = field(default_factory=UsageTracker)
+    partial: PartialUsage | None = None
+    settled: bool = False
+
+    def final_usage(self) -> tuple[Usage, bool]:
+        """(usage, estimated)."""
+        if self.tracker.reported is not None:
+            return self.tracker.reported, False
+        if self.partial is not None:
+            return self.partial.usage_so_far(), False
+        guessed = Usage(input_tokens=self.input_estimate, output_tokens=self.tracker.outputs)
+        return guessed, True
+
+    async def settle(self, status: str) -> None:
+        """Charge and log once; shielded so a cancelled request still settles."""
+        if self.settled:
+            return
+        self.settled = True
+        await asyncio.shield(self._settle(status))
+
+    async def _settle(self, status: str) -> None:
+        usage, estimated = self.final_usage()
+        produced = usage.output_tokens > 0 or self.tracker.outputs > 0
+        owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
+        now = time.monotonic()
+        first = self.tracker.first_output_at
+        line = {
+            "created_at": int(time.time() * 1000),
+            "request_id": self.request_id,
+            "account_id": self.principal.account_id,
+            "key_id": self.principal.key_id,
+            "model": self.model.id,
+            "channel": self.channel,
+            "upstream_model": self.upstream_model,
+            "input_tokens": usage.input_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "latency_ms": int((now - self.started) * 1000),
+            "ttft_ms": int((first - self.started) * 1000) if first else None,
+            "queue_ms": self.queue_ms,
+            "status": status,
+            "client_ip": self.client_ip,
+            "estimated": estimated,
+        }
+        try:
+            await self.billing.settle(self.reservation_id, Settlement(owed, line))
+        except Exception:
+            # The reservation row stays open; recovery at the next start releases it.
+            log.exception("settling %s failed", self.reservation_id)
+        self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
+
+    async def release(self) -> None:
+        """Nothing was sent to any backend: give the money back, write no charge."""
+        if self.settled:
+            return
+        self.settled = True
+        await asyncio.shield(self.billing.settle(self.reservation_id, None))
