@@ -156,3 +156,53 @@ class Operator:
             self.admin.delete(f"/admin/channels/{name}")
         for model_id in self.models:
             self.admin.delete(f"/admin/models/{model_id}")
+
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def fresh_postgres_database() -> str:
+    """A new, empty database on the machine's PostgreSQL; its SQLAlchemy URL.
+
+    Without a reachable server the test is skipped with the reason, except in CI, where it fails.
+    """
+    import asyncio
+    import os
+    import secrets
+
+    import asyncpg
+    import pytest
+
+    name = f"aicy_test_{secrets.token_hex(4)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({exc}); CI runs these tests")
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())

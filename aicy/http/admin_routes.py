@@ -208,6 +208,17 @@ async def usage(request: Request) -> Response:
     return json_response({"object": "list", "group_by": query.get("group_by", "day"), "data": rows})
 
 
+async def usage_lines(request: Request) -> Response:
+    """The raw usage log, newest first (``account``, ``limit`` up to 1000)."""
+    services = await _admin(request)
+    account = request.query_params.get("account")
+    account_id = (await _accounts(services).account(account)).id if account else None
+    limit_text = request.query_params.get("limit", "100")
+    limit = min(int(limit_text), 1000) if limit_text.isdigit() else 100
+    lines = await services.billing.usage_lines(account_id, limit=limit)
+    return json_response({"object": "list", "data": lines})
+
+
 def account_routes() -> list[Route]:
     return [
         Route("/admin/accounts", list_accounts, methods=["GET"]),
@@ -221,4 +232,5 @@ def account_routes() -> list[Route]:
         Route("/admin/keys/{key}", update_key, methods=["PATCH"]),
         Route("/admin/keys/{key}", revoke_key, methods=["DELETE"]),
         Route("/admin/usage", usage, methods=["GET"]),
+        Route("/admin/usage/lines", usage_lines, methods=["GET"]),
     ]

@@ -26,22 +26,21 @@ class ChatCall:
     source: ChatSource
 
     async def stream(self) -> AsyncIterator[bytes]:
+        """Chunks, then the closing bytes, which go out once the bill is settled."""
         status = "client_closed"
         try:
             async for chunk in self.source.chunks():
                 yield sse.data_event(chunk)
-            status = "completed"
+            status, tail = "completed", sse.DONE
         except AicyError as exc:
-            status = "failed"
-            yield sse.data_event(exc.body())
+            status, tail = "failed", sse.data_event(exc.body())
         except Exception:
-            status = "failed"
             log.exception("chat stream failed")
-            yield sse.data_event(ServerError("The server had an error while generating the reply.").body())
+            error = ServerError("The server had an error while generating the reply.")
+            status, tail = "failed", sse.data_event(error.body())
         finally:
             await self.opened.meter.settle(status)
-        if status == "completed":
-            yield sse.DONE
+        yield tail
 
     async def complete(self) -> JSON:
         status = "failed"

@@ -118,9 +118,18 @@ class Meter:
         usage, estimated = self.final_usage()
         produced = usage.output_tokens > 0 or self.tracker.outputs > 0
         owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
+        line = self._line(usage, estimated, status)
+        try:
+            await self.billing.settle(self.reservation_id, Settlement(owed, line))
+        except Exception:
+            # The reservation row stays open; recovery at the next start releases it.
+            log.exception("settling %s failed", self.reservation_id)
+        self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
+
+    def _line(self, usage: Usage, estimated: bool, status: str) -> dict[str, Any]:
         now = time.monotonic()
         first = self.tracker.first_output_at
-        line = {
+        return {
             "created_at": int(time.time() * 1000),
             "request_id": self.request_id,
             "account_id": self.principal.account_id,
@@ -139,16 +148,11 @@ class Meter:
             "client_ip": self.client_ip,
             "estimated": estimated,
         }
-        try:
-            await self.billing.settle(self.reservation_id, Settlement(owed, line))
-        except Exception:
-            # The reservation row stays open; recovery at the next start releases it.
-            log.exception("settling %s failed", self.reservation_id)
-        self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
 
-    async def release(self) -> None:
-        """Nothing was sent to any backend: give the money back, write no charge."""
+    async def release(self, status: str = "failed") -> None:
+        """The call never started (every backend refused it): no charge, but a usage line all the same."""
         if self.settled:
             return
         self.settled = True
-        await asyncio.shield(self.billing.settle(self.reservation_id, None))
+        line = self._line(Usage(), estimated=False, status=status)
+        await asyncio.shield(self.billing.settle(self.reservation_id, Settlement(0, line)))

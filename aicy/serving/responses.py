@@ -21,6 +21,11 @@ from aicy.types import JSON
 
 log = logging.getLogger("aicy.serving.responses")
 STORED_STATUSES = frozenset({"completed", "incomplete"})
+TERMINAL = {
+    "response.completed": "completed",
+    "response.incomplete": "incomplete",
+    "response.failed": "failed",
+}
 
 
 def _not_found(response_id: str) -> NotFound:
@@ -44,27 +49,30 @@ class ResponseCall:
             )
 
     async def stream(self) -> AsyncIterator[bytes]:
+        """Events; the response is stored and the bill settled before the terminal event goes out."""
         status = "client_closed"
+        closing: list[JSON] = []
         try:
             async for event in self.source.events():
                 kind = event.get("type")
-                if kind in ("response.completed", "response.incomplete"):
+                if kind in TERMINAL:
+                    status = TERMINAL[kind]
                     await self._save(event.get("response") or {})
-                    status = "completed" if kind == "response.completed" else "incomplete"
-                elif kind == "response.failed":
-                    status = "failed"
+                    closing.append(event)
+                    continue
                 yield sse.typed_event(event)
         except AicyError as exc:
-            status = "failed"
-            for event in self.source.fail(exc.code or exc.type, exc.message):
-                yield sse.typed_event(event)
+            status, closing = "failed", self.source.fail(exc.code or exc.type, exc.message)
         except Exception:
-            status = "failed"
             log.exception("responses stream failed")
-            for event in self.source.fail("server_error", "The server had an error while generating."):
-                yield sse.typed_event(event)
+            status, closing = (
+                "failed",
+                self.source.fail("server_error", "The server had an error while generating."),
+            )
         finally:
             await self.opened.meter.settle(status)
+        for event in closing:
+            yield sse.typed_event(event)
 
     async def complete(self) -> JSON:
         status = "failed"

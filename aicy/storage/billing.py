@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aicy.storage.schema import accounts, key_spend, ledger, reservations, usage_log
@@ -39,6 +40,11 @@ class Settlement:
 
     cost: int
     line: dict[str, Any]
+
+
+def _plain(row: Row[Any]) -> dict[str, Any]:
+    """A row as a dict with plain ``str`` keys (SQLAlchemy's names are a str subclass orjson refuses)."""
+    return {str(k): v for k, v in row._asdict().items()}
 
 
 def _now() -> int:
@@ -216,8 +222,8 @@ class BillingStore:
         if account_id is not None:
             query = query.where(usage_log.c.account_id == account_id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(usage_log.c.id.desc()).limit(limit))).mappings().all()
-        return [dict(r) for r in rows]
+            rows = (await conn.execute(query.order_by(usage_log.c.id.desc()).limit(limit))).all()
+        return [_plain(r) for r in rows]
 
     async def total_cost(self, account_id: str, since: int, until: int) -> int:
         async with self.engine.connect() as conn:
@@ -258,7 +264,7 @@ async def usage_report(
         query = query.where(usage_log.c.account_id == account_id)
     query = query.group_by(column).order_by(column.desc() if group_by == "day" else column)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
+        rows = [_plain(r) for r in (await conn.execute(query)).all()]
     out = []
     for row in rows:
         item = {k: (int(v) if k != group_by and v is not None else v) for k, v in row.items()}
@@ -271,4 +277,4 @@ async def usage_report(
 async def ledger_entries(engine: AsyncEngine, account_id: str, limit: int = 100) -> list[dict[str, Any]]:
     query = select(ledger).where(ledger.c.account_id == account_id).order_by(ledger.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+        return [_plain(r) for r in (await conn.execute(query)).all()]
