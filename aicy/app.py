@@ -26,6 +26,7 @@ from aicy.http.middleware import RequestIdMiddleware
 from aicy.http.routes import routes
 from aicy.routing.catalog import Catalog, embedded_model
 from aicy.routing.router import Router
+from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.serving.catalog_sync import CatalogSync
 from aicy.serving.services import Services
@@ -70,7 +71,9 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 EmbeddedBackend(engine),
             )
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
-        sync = CatalogSync(admin, router, http)
+        admission = Admission()
+        admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
+        sync = CatalogSync(admin, router, http, admission)
         await sync.load()
         billing = BillingStore(db)
         node = load_or_create_node_id(settings.data_dir, settings.node_id)
@@ -89,6 +92,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             RateLimiter(),
             LeakDetector(settings.risk_max_ips, settings.risk_window_seconds),
             node,
+            admission,
             engine,
         )
         background = [

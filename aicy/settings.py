@@ -74,6 +74,22 @@ class Settings(BaseSettings):
         20, description="Distinct client IPs a key may use within the window before it is suspended (0: off)."
     )
     risk_window_seconds: float = Field(600.0, description="The risk-control window, in seconds.")
+    engine_capacity: int = Field(
+        1, description="Requests the embedded engine runs at once; more wait in its queue."
+    )
+    queue_deadline_seconds: float = Field(
+        600.0, description="A request whose inference has not started by then ends with `queue_timeout`."
+    )
+    keepalive_seconds: float = Field(
+        15.0,
+        description="Interval of SSE `: keep-alive` comments, and of blank lines for waiting non-streams.",
+    )
+    heartbeat_seconds: float = Field(
+        60.0, description="Interval of `response.in_progress` events while a Responses stream waits to start."
+    )
+    nonstream_grace_seconds: float = Field(
+        3.0, description="How long a non-streaming request may wait before aicy commits to 200 and pads."
+    )
     catalog_reload_seconds: float = Field(
         2.0, description="How often a running server looks for catalog and channel changes made by the CLI."
     )

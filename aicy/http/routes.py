@@ -14,21 +14,14 @@ from starlette.types import ASGIApp
 from aicy.http.auth import authenticate, client_ip
 from aicy.http.body import read_json_sized
 from aicy.http.errors import REQUEST_ID_KEY
-from aicy.http.streaming import ClientGone, EventStreamResponse, unless_disconnected
+from aicy.http.generation import serve
 from aicy.serving import chat, models, responses
-from aicy.serving.calls import OpenCall, RequestContext
+from aicy.serving.calls import RequestContext
 from aicy.serving.services import Services
-
-CLIENT_CLOSED = 499
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type="application/json")
-
-
-def answered_by(opened: OpenCall) -> dict[str, str]:
-    """The catalog model and the upstream model that really answered."""
-    return {"x-aicy-model": opened.model.id, "x-aicy-upstream-model": opened.upstream_model}
 
 
 def request_context(request: Request, body_bytes: int) -> RequestContext:
@@ -57,13 +50,7 @@ async def chat_completions(request: Request) -> ASGIApp:
     principal = await authenticate(request, services)
     body, size = await read_json_sized(request, services.settings.max_body_bytes)
     call = await chat.start(services, principal, body, request_context(request, size))
-    headers = answered_by(call.opened)
-    if call.streaming:
-        return EventStreamResponse(call.stream(), headers)
-    try:
-        return json_response(await unless_disconnected(request.receive, call.complete()), headers=headers)
-    except ClientGone:
-        return Response(status_code=CLIENT_CLOSED)
+    return await serve(request, services, call)
 
 
 async def create_response(request: Request) -> ASGIApp:
@@ -71,13 +58,7 @@ async def create_response(request: Request) -> ASGIApp:
     principal = await authenticate(request, services)
     body, size = await read_json_sized(request, services.settings.max_body_bytes)
     call = await responses.start(services, principal, body, request_context(request, size))
-    headers = answered_by(call.opened)
-    if call.streaming:
-        return EventStreamResponse(call.stream(), headers)
-    try:
-        return json_response(await unless_disconnected(request.receive, call.complete()), headers=headers)
-    except ClientGone:
-        return Response(status_code=CLIENT_CLOSED)
+    return await serve(request, services, call)
 
 
 async def get_response(request: Request) -> Response:

@@ -22,6 +22,11 @@ SSE_HEADERS = {
     "cache-control": "no-cache",
     "x-accel-buffering": "no",
 }
+PADDED_JSON_HEADERS = {
+    "content-type": "application/json",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
 
 
 class ClientGone(Exception):
@@ -36,6 +41,8 @@ async def wait_for_disconnect(receive: Receive) -> None:
 
 
 class EventStreamResponse:
+    """A 200 whose body is produced as it goes (SSE, or a padded JSON reply)."""
+
     def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> None:
         self.body = body
         self.headers = {**SSE_HEADERS, **(headers or {})}

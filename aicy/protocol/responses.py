@@ -381,6 +381,17 @@ class ResponsesEncoder:
             self._event("response.in_progress", response=snapshot),
         ]
 
+    def heartbeat(self) -> JSON:
+        """A repeated ``response.in_progress``: a real event, so idle timers that ignore SSE comments
+        (Codex's) are reset while a request waits to start."""
+        return self._event("response.in_progress", response=copy.deepcopy(self.response))
+
+    def next_sequence(self) -> int:
+        """Take the next sequence number for an event made elsewhere (a relayed upstream's)."""
+        number = self.sequence
+        self.sequence += 1
+        return number
+
     @property
     def output(self) -> list[JSON]:
         out: list[JSON] = self.response["output"]

@@ -8,7 +8,9 @@ next candidate; an upstream of the client's own API is relayed as is, any other 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -59,6 +61,7 @@ class CallPlan:
     streaming: bool
     names: ParamNames
     prefer_channel: str | None = None
+    affinity_key: str | None = None
     _generation: GenerationRequest | None = None
 
     @property
@@ -192,35 +195,81 @@ def insufficient_quota(period: str | None) -> AicyError:
     )
 
 
-async def open_call(
+@dataclass(slots=True)
+class PendingCall:
+    """A request that passed every check and holds its reservation, waiting for a backend slot."""
+
+    services: Services
+    plan: CallPlan
+    model: ModelInfo
+    meter: Meter
+    candidates: list[Backend]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.candidates)
+
+    def admit_now(self) -> str | None:
+        return self.services.admission.try_acquire(self.names)
+
+    async def admit(self) -> str:
+        """Wait for a slot; the deadline and a client that leaves end the wait (the caller releases money)."""
+        started = time.monotonic()
+        try:
+            return await self.services.admission.acquire(
+                self.meter.principal.account_id, self.names, self.services.settings.queue_deadline_seconds
+            )
+        finally:
+            self.meter.queue_ms = int((time.monotonic() - started) * 1000)
+
+    async def start(self, admitted: str) -> OpenCall:
+        """Open the admitted backend; before any byte went out, fail over to others that have room."""
+        failure: UpstreamFailure | None = None
+        for round_number in range(2):
+            order = sorted(self.candidates, key=lambda b: b.name != admitted)
+            for backend in order[: self.services.settings.upstream_max_attempts]:
+                if backend.name == admitted:
+                    slot: str | None = admitted
+                    admitted = ""
+                else:
+                    slot = self.services.admission.try_acquire([backend.name])
+                if slot is None:
+                    continue
+                try:
+                    return await self._open(backend, slot)
+                except UpstreamFailure as exc:
+                    failure = exc
+            wait = failure.retry_after if failure is not None else None
+            if round_number or wait is None or wait > self.services.settings.upstream_retry_wait_max:
+                break
+            await asyncio.sleep(wait)
+        if failure is None:
+            raise ModelNotFound(self.model.id)
+        raise failure.error
+
+    async def _open(self, backend: Backend, slot: str) -> OpenCall:
+        """Start on ``backend`` with ``slot``, which goes back when the call settles or fails to open."""
+        release = functools.partial(self.services.admission.release, slot)
+        try:
+            opened = await _start(backend, self.model, self.plan, self.meter)
+        except BaseException:
+            release()
+            raise
+        self.meter.on_settled = release
+        self.services.router.remember(self.plan.affinity_key, opened.backend)
+        return opened
+
+
+async def reserve_call(
     services: Services, principal: Principal, plan: CallPlan, context: RequestContext
-) -> OpenCall:
+) -> PendingCall:
+    """Everything that can be refused with a plain HTTP error: model, key policy, parameters, money."""
     model = resolve_model(services, plan.model)
     check_model(principal.policy, model.id)
     validate(model, plan)
     services.limiter.admit(principal.key_id, principal.policy)
-    meter = await _reserve(services, principal, model, plan, context)
-    try:
-        return await _first_backend(services, model, plan, meter)
-    except BaseException:
-        await meter.release()
-        raise
-
-
-async def _first_backend(services: Services, model: ModelInfo, plan: CallPlan, meter: Meter) -> OpenCall:
-    settings = services.settings
-    failure: UpstreamFailure | None = None
-    for round_number in range(2):
-        candidates = services.router.candidates(model.id, plan.prefer_channel)
-        for backend in candidates[: settings.upstream_max_attempts]:
-            try:
-                return await _start(backend, model, plan, meter)
-            except UpstreamFailure as exc:
-                failure = exc
-        wait = failure.retry_after if failure is not None else None
-        if round_number or wait is None or wait > settings.upstream_retry_wait_max:
-            break
-        await asyncio.sleep(wait)
-    if failure is None:
+    candidates = services.router.candidates(model.id, plan.prefer_channel)
+    if not candidates:
         raise ModelNotFound(model.id)
-    raise failure.error
+    meter = await _reserve(services, principal, model, plan, context)
+    return PendingCall(services, plan, model, meter, candidates)

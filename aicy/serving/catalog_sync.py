@@ -9,6 +9,7 @@ import httpx
 
 from aicy.routing.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
+from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.upstream.openai_http import HttpBackend
 
@@ -16,8 +17,11 @@ log = logging.getLogger("aicy.catalog")
 
 
 class CatalogSync:
-    def __init__(self, admin: CatalogAdmin, router: Router, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, admin: CatalogAdmin, router: Router, client: httpx.AsyncClient, admission: Admission
+    ) -> None:
         self.admin = admin
+        self.admission = admission
         self.router = router
         self.client = client
         self._version: tuple[int, ...] | None = None
@@ -28,6 +32,7 @@ class CatalogSync:
         self.router.set_channels(self._entry(c) for c in await self.admin.channels() if c.enabled)
 
     def _entry(self, channel: Channel) -> ChannelEntry:
+        self.admission.set_capacity(channel.name, channel.capacity)
         breaker = self.router.breaker(channel.name)
         backend = HttpBackend(channel, self.client, breaker)
         return ChannelEntry(backend, channel.models, channel.priority, channel.weight, breaker)

@@ -11,7 +11,15 @@ from typing import Any
 from aicy.accounting.keys import Principal
 from aicy.errors import AicyError, ServerError
 from aicy.protocol import chat, sse
-from aicy.serving.calls import CHAT_PARAMS, CallPlan, OpenCall, ParamNames, RequestContext, open_call
+from aicy.serving.calls import (
+    CHAT_PARAMS,
+    CallPlan,
+    OpenCall,
+    ParamNames,
+    PendingCall,
+    RequestContext,
+    reserve_call,
+)
 from aicy.serving.services import Services
 from aicy.serving.sources import ChatSource, RelayedChat, TranslatedChat
 from aicy.types import JSON
@@ -21,28 +29,64 @@ log = logging.getLogger("aicy.serving.chat")
 
 @dataclass(slots=True)
 class ChatCall:
+    """A Chat Completions request from reservation to the last byte.
+
+    ``begin`` opens the backend once admitted; then ``stream`` or ``complete`` produce the reply. While it
+    waits, a stream has nothing to send but SSE comments (``preamble`` and ``heartbeat`` are empty).
+    """
+
     streaming: bool
-    opened: OpenCall
-    source: ChatSource
+    request: chat.ChatCompletionRequest
+    pending: PendingCall
+    opened: OpenCall | None = None
+    source: ChatSource | None = None
+
+    @property
+    def meter(self) -> Any:
+        return self.pending.meter
+
+    async def begin(self, admitted: str) -> None:
+        opened = self.opened = await self.pending.start(admitted)
+        if opened.relayed is not None:
+            self.source = RelayedChat(
+                opened.relayed, self.request.model, self.request.include_usage, opened.meter.tracker
+            )
+        else:
+            assert opened.translated is not None
+            encoder = chat.ChatEncoder(self.request.model, self.request.include_usage)
+            self.source = TranslatedChat(opened.translated, encoder, opened.meter.tracker)
+
+    def preamble(self) -> list[bytes]:
+        return []
+
+    def heartbeat(self) -> bytes | None:
+        return None
+
+    def failure(self, error: AicyError) -> bytes:
+        return sse.data_event(error.body())
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Chunks, then the closing bytes, which go out once the bill is settled."""
+        assert self.source is not None
         status = "client_closed"
         try:
             async for chunk in self.source.chunks():
                 yield sse.data_event(chunk)
             status, tail = "completed", sse.DONE
         except AicyError as exc:
-            status, tail = "failed", sse.data_event(exc.body())
+            status, tail = "failed", self.failure(exc)
         except Exception:
             log.exception("chat stream failed")
-            error = ServerError("The server had an error while generating the reply.")
-            status, tail = "failed", sse.data_event(error.body())
+            status, tail = (
+                "failed",
+                self.failure(ServerError("The server had an error while generating the reply.")),
+            )
         finally:
-            await self.opened.meter.settle(status)
+            await self.pending.meter.settle(status)
         yield tail
 
     async def complete(self) -> JSON:
+        assert self.source is not None
         status = "failed"
         try:
             completion = await self.source.completion()
@@ -52,7 +96,7 @@ class ChatCall:
             status = "client_closed"
             raise
         finally:
-            await self.opened.meter.settle(status)
+            await self.pending.meter.settle(status)
 
 
 def _relay_body(body: JSON, streaming: bool) -> Any:
@@ -79,17 +123,9 @@ async def start(services: Services, principal: Principal, body: Any, context: Re
         streaming=streaming,
         names=chat_params(request),
         prefer_channel=services.router.preferred(cache_key),
+        affinity_key=cache_key,
     )
-    opened = await open_call(services, principal, plan, context)
-    services.router.remember(cache_key, opened.backend)
-    source: ChatSource
-    if opened.relayed is not None:
-        source = RelayedChat(opened.relayed, request.model, request.include_usage, opened.meter.tracker)
-    else:
-        assert opened.translated is not None
-        encoder = chat.ChatEncoder(request.model, request.include_usage)
-        source = TranslatedChat(opened.translated, encoder, opened.meter.tracker)
-    return ChatCall(streaming, opened, source)
+    return ChatCall(streaming, request, await reserve_call(services, principal, plan, context))
 
 
 def chat_params(request: chat.ChatCompletionRequest) -> ParamNames:

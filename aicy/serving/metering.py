@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -97,6 +98,13 @@ class Meter:
     tracker: UsageTracker = field(default_factory=UsageTracker)
     partial: PartialUsage | None = None
     settled: bool = False
+    on_settled: Callable[[], None] | None = None
+
+    def _done(self) -> None:
+        """Give back the backend slot (admission) as soon as the call is over."""
+        hook, self.on_settled = self.on_settled, None
+        if hook is not None:
+            hook()
 
     def final_usage(self) -> tuple[Usage, bool]:
         """(usage, estimated)."""
@@ -112,6 +120,7 @@ class Meter:
         if self.settled:
             return
         self.settled = True
+        self._done()
         await asyncio.shield(self._settle(status))
 
     async def _settle(self, status: str) -> None:
@@ -154,5 +163,6 @@ class Meter:
         if self.settled:
             return
         self.settled = True
+        self._done()
         line = self._line(Usage(), estimated=False, status=status)
         await asyncio.shield(self.billing.settle(self.reservation_id, Settlement(0, line)))

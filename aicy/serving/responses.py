@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from aicy.accounting.keys import Principal
-from aicy.errors import AicyError, InvalidRequest, NotFound
+from aicy.errors import AicyError, InvalidRequest, NotFound, ServerError
 from aicy.protocol import ids, responses, sse
 from aicy.protocol.validation import require
-from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, RequestContext, open_call
+from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, PendingCall, RequestContext, reserve_call
 from aicy.serving.services import Services
 from aicy.serving.sources import RelayedResponses, TranslatedResponses
 from aicy.types import JSON
@@ -34,47 +34,89 @@ def _not_found(response_id: str) -> NotFound:
 
 @dataclass(slots=True)
 class ResponseCall:
+    """A Responses request from reservation to the last byte.
+
+    While it waits in the queue, a stream has already shown ``response.created`` (``preamble``) and repeats
+    ``response.in_progress`` (``heartbeat``) until output begins; ``begin`` opens the backend once admitted.
+    """
+
     streaming: bool
     store: bool
     principal: Principal
     services: Services
-    opened: OpenCall
-    source: TranslatedResponses | RelayedResponses
+    request: responses.ResponsesRequest
+    pending: PendingCall
     input_items: list[JSON]
+    encoder: responses.ResponsesEncoder
+    opened: OpenCall | None = None
+    source: TranslatedResponses | RelayedResponses | None = None
+    opened_early: bool = False
+    output_started: bool = False
+
+    async def begin(self, admitted: str) -> None:
+        opened = self.opened = await self.pending.start(admitted)
+        tracker = opened.meter.tracker
+        if opened.relayed is not None:
+            takeover = self.encoder if self.opened_early else None
+            self.source = RelayedResponses(
+                opened.relayed, self.request.model, self.request.previous_response_id, tracker, takeover
+            )
+        else:
+            assert opened.translated is not None
+            self.source = TranslatedResponses(
+                opened.translated, self.encoder, tracker, started=self.opened_early
+            )
+
+    def preamble(self) -> list[bytes]:
+        self.opened_early = True
+        return [sse.typed_event(e) for e in self.encoder.start()]
+
+    def heartbeat(self) -> bytes | None:
+        if not self.opened_early or self.output_started:
+            return None
+        return sse.typed_event(self.encoder.heartbeat())
+
+    def failure(self, error: AicyError) -> bytes:
+        failed = self.source.fail if self.source is not None else self.encoder.fail
+        return b"".join(sse.typed_event(e) for e in failed(error.code or error.type, error.message))
 
     async def _save(self, response: JSON) -> None:
         if self.store and response.get("status") in STORED_STATUSES and isinstance(response.get("id"), str):
+            channel = self.opened.backend if self.opened else None
             await self.services.responses.save(
-                self.principal.account_id, response, self.input_items, channel=self.opened.backend
+                self.principal.account_id, response, self.input_items, channel=channel
             )
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Events; the response is stored and the bill settled before the terminal event goes out."""
+        assert self.source is not None
         status = "client_closed"
-        closing: list[JSON] = []
+        closing: list[bytes] = []
         try:
             async for event in self.source.events():
                 kind = event.get("type")
                 if kind in TERMINAL:
                     status = TERMINAL[kind]
                     await self._save(event.get("response") or {})
-                    closing.append(event)
+                    closing.append(sse.typed_event(event))
                     continue
+                self.output_started = True
                 yield sse.typed_event(event)
         except AicyError as exc:
-            status, closing = "failed", self.source.fail(exc.code or exc.type, exc.message)
+            status, closing = "failed", [self.failure(exc)]
         except Exception:
             log.exception("responses stream failed")
             status, closing = (
                 "failed",
-                self.source.fail("server_error", "The server had an error while generating."),
+                [self.failure(ServerError("The server had an error while generating."))],
             )
         finally:
-            await self.opened.meter.settle(status)
-        for event in closing:
-            yield sse.typed_event(event)
+            await self.pending.meter.settle(status)
+        for chunk in closing:
+            yield chunk
 
     async def complete(self) -> JSON:
+        assert self.source is not None
         status = "failed"
         try:
             response = await self.source.response()
@@ -85,7 +127,7 @@ class ResponseCall:
             status = "client_closed"
             raise
         finally:
-            await self.opened.meter.settle(status)
+            await self.pending.meter.settle(status)
 
 
 async def _history(
@@ -131,28 +173,25 @@ async def start(services: Services, principal: Principal, body: Any, context: Re
         streaming=bool(request.stream),
         names=RESPONSES_PARAMS,
         prefer_channel=last_channel or services.router.preferred(request.prompt_cache_key),
+        affinity_key=request.prompt_cache_key,
     )
     context = replace(context, history_bytes=len(orjson.dumps(history)) if history else 0)
-    opened = await open_call(services, principal, plan, context)
-    services.router.remember(request.prompt_cache_key, opened.backend)
-    source: TranslatedResponses | RelayedResponses
-    if opened.relayed is not None:
-        source = RelayedResponses(
-            opened.relayed, request.model, request.previous_response_id, opened.meter.tracker
-        )
-    else:
-        assert opened.translated is not None
-        model = opened.model
-        skeleton = responses.skeleton(
-            request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
-        )
-        if skeleton["reasoning"]["effort"] is None:
-            skeleton["reasoning"]["effort"] = model.default_reasoning_effort
-        source = TranslatedResponses(
-            opened.translated, responses.ResponsesEncoder(skeleton), opened.meter.tracker
-        )
+    pending = await reserve_call(services, principal, plan, context)
+    model = pending.model
+    skeleton = responses.skeleton(
+        request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
+    )
+    if skeleton["reasoning"]["effort"] is None:
+        skeleton["reasoning"]["effort"] = model.default_reasoning_effort
     return ResponseCall(
-        bool(request.stream), request.store is not False, principal, services, opened, source, items
+        bool(request.stream),
+        request.store is not False,
+        principal,
+        services,
+        request,
+        pending,
+        items,
+        responses.ResponsesEncoder(skeleton),
     )
 
 

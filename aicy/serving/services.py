@@ -11,6 +11,7 @@ from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
 from aicy.engine.llama import LlamaEngine
 from aicy.routing.router import Router
+from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
@@ -31,4 +32,5 @@ class Services:
     limiter: RateLimiter
     leaks: LeakDetector
     node: str
+    admission: Admission
     engine: LlamaEngine | None = None

@@ -87,13 +87,16 @@ class RelayedChat:
 
 
 class TranslatedResponses:
-    def __init__(self, call: PreparedCall, encoder: ResponsesEncoder, tracker: UsageTracker) -> None:
+    def __init__(
+        self, call: PreparedCall, encoder: ResponsesEncoder, tracker: UsageTracker, started: bool = False
+    ) -> None:
         self.call = call
         self.encoder = encoder
         self.tracker = tracker
+        self.started = started  # response.created already went out while the request waited
 
     async def events(self) -> AsyncIterator[JSON]:
-        for event in self.encoder.start():
+        for event in [] if self.started else self.encoder.start():
             yield event
         async for neutral in self.call.events():
             self.tracker.event(neutral)
@@ -114,13 +117,24 @@ class TranslatedResponses:
 
 
 class RelayedResponses:
-    """A Responses upstream's events, untouched but for the model name and the chain id aicy resolved."""
+    """A Responses upstream's events, untouched but for the model name and the chain id aicy resolved.
+
+    When aicy already opened the stream itself (``response.created`` sent while the request waited in the
+    queue), ``takeover`` is that stream's encoder: the upstream's own opening events are dropped and the rest
+    carry aicy's response id and continue its sequence numbers, so clients see one consistent response.
+    """
 
     def __init__(
-        self, reply: UpstreamReply, model: str, previous_response_id: str | None, tracker: UsageTracker
+        self,
+        reply: UpstreamReply,
+        model: str,
+        previous_response_id: str | None,
+        tracker: UsageTracker,
+        takeover: ResponsesEncoder | None = None,
     ) -> None:
         self.reply = reply
         self.tracker = tracker
+        self.takeover = takeover
         self.model = model
         self.previous_response_id = previous_response_id
         self.last_sequence = -1
@@ -140,6 +154,8 @@ class RelayedResponses:
                     break
                 self._restore(event)
                 self.tracker.responses_event(event)
+                if self.takeover is not None and not self._take_over(event):
+                    continue
                 if isinstance(event.get("sequence_number"), int):
                     self.last_sequence = event["sequence_number"]
                 if isinstance(event.get("response"), dict):
@@ -147,6 +163,17 @@ class RelayedResponses:
                 yield event
         finally:
             await self.reply.close()
+
+    def _take_over(self, event: JSON) -> bool:
+        """Fit an upstream event into aicy's already-open stream; False drops it."""
+        assert self.takeover is not None
+        if event.get("type") in ("response.created", "response.in_progress"):
+            return False
+        event["sequence_number"] = self.takeover.next_sequence()
+        inner = event.get("response")
+        if isinstance(inner, dict):
+            inner["id"] = self.takeover.response["id"]
+        return True
 
     async def response(self) -> JSON:
         try:
@@ -158,6 +185,8 @@ class RelayedResponses:
         return body
 
     def fail(self, code: str, message: str) -> list[JSON]:
+        if self.takeover is not None:
+            return self.takeover.fail(code, message)
         response: dict[str, Any] = {
             **self.snapshot,
             "status": "failed",
