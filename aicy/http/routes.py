@@ -84,7 +84,8 @@ async def list_input_items(request: Request) -> Response:
 async def health(request: Request) -> Response:
     engine = services_of(request).engine
     stats = asdict(engine.stats) if engine is not None else None
-    return json_response({"status": "ok", "engine": stats})
+    queues = services_of(request).admission.snapshot()
+    return json_response({"status": "ok", "engine": stats, "queues": queues})
 
 
 def routes() -> list[Route]:

@@ -45,6 +45,8 @@ class FaultState:
         self.actions: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.stall = 5.0
+        self.delay = 0.0  # every reply waits this long first (a slow but healthy upstream)
+        self.chunk_gap = 0.01  # pause between streamed chat chunks
 
     def next_action(self) -> str:
         return self.actions.pop(0) if self.actions else "ok"
@@ -67,7 +69,7 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> byte
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def _chat_stream(model: str, action: str) -> AsyncIterator[bytes]:
+async def _chat_stream(model: str, action: str, gap: float = 0.01) -> AsyncIterator[bytes]:
     yield _chunk(model, {"role": "assistant", "content": ""})
     if action == "reasoning":
         for piece in REASONING:
@@ -97,7 +99,7 @@ async def _chat_stream(model: str, action: str) -> AsyncIterator[bytes]:
             if action == "cut" and number == 3:
                 raise ConnectionResetError("injected cut")
             yield _chunk(model, {"content": word})
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(gap)
         yield _chunk(model, {}, "stop")
     usage = {
         "id": "chatcmpl-fault",
@@ -279,9 +281,15 @@ def build_app(state: FaultState) -> Starlette:
             )
         if action == "stall":
             await asyncio.sleep(state.stall)
+        if state.delay:
+            await asyncio.sleep(state.delay)
         model = str(body.get("model"))
         if body.get("stream"):
-            stream = _chat_stream(model, action) if api == "chat" else _responses_stream(model, action)
+            stream = (
+                _chat_stream(model, action, state.chunk_gap)
+                if api == "chat"
+                else _responses_stream(model, action)
+            )
             return StreamingResponse(stream, media_type="text/event-stream")
         if api == "chat":
             return JSONResponse(_chat_body(model, action))
@@ -291,6 +299,7 @@ def build_app(state: FaultState) -> Starlette:
         command = await request.json()
         state.actions = list(command.get("actions", []))
         state.stall = float(command.get("stall", state.stall))
+        state.delay = float(command.get("delay", state.delay))
         if command.get("reset_requests"):
             state.requests.clear()
         return JSONResponse({"ok": True})
