@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import httpx
+import aiohttp
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,6 +37,7 @@ from aicy.storage.crypto import SecretBox, load_or_create_node_id, load_or_creat
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
+from aicy.storage.tx import Transactor
 from aicy.upstream.embedded import EmbeddedBackend
 
 log = logging.getLogger("aicy")
@@ -70,12 +71,13 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 embedded_model(settings.engine_context, settings.engine_max_output_tokens),
                 EmbeddedBackend(engine),
             )
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
         sync = CatalogSync(admin, router, http, admission)
         await sync.load()
-        billing = BillingStore(db)
+        transactor = Transactor(db)
+        billing = BillingStore(db, transactor)
         node = load_or_create_node_id(settings.data_dir, settings.node_id)
         recovered = await billing.recover(node)
         if recovered:
@@ -83,7 +85,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         app.state.services = Services(
             settings,
             db,
-            KeyStore(db),
+            KeyStore(db, transactor),
             ResponseStore(db),
             router,
             admin,
@@ -109,9 +111,10 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await http.aclose()
+            await http.close()
             if engine is not None:
                 engine.close()
+            transactor.close()
             await db.dispose()
 
     return Starlette(

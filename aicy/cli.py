@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-import httpx
+import aiohttp
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -447,7 +447,7 @@ def channels_test(name: str, model: Annotated[str | None, typer.Option(help="Mod
 
     async def work(s: Stores) -> dict[str, Any]:
         channel = await s.catalog.channel(name)
-        async with httpx.AsyncClient() as client:
+        async with aiohttp.ClientSession() as client:
             return await try_channel(channel, client, model)
 
     result = run(work)

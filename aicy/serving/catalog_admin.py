@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from aicy.errors import AicyError, InvalidRequest, NotFound
@@ -133,7 +133,7 @@ class CatalogAdmin:
             raise NotFound(f"No channel named '{name}'.", code="channel_not_found")
 
 
-async def try_channel(channel: Channel, client: httpx.AsyncClient, model_id: str | None = None) -> JSON:
+async def try_channel(channel: Channel, client: aiohttp.ClientSession, model_id: str | None = None) -> JSON:
     """Send one small real request through the channel and time it."""
     model = model_id or next(iter(channel.models), None)
     if model is None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
+import aiohttp
 
 from aicy.routing.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
-from aicy.upstream.openai_http import HttpBackend
+from aicy.upstream.openai_http import TRANSPORT_ERRORS, HttpBackend
 
 log = logging.getLogger("aicy.catalog")
 
 
 class CatalogSync:
     def __init__(
-        self, admin: CatalogAdmin, router: Router, client: httpx.AsyncClient, admission: Admission
+        self, admin: CatalogAdmin, router: Router, client: aiohttp.ClientSession, admission: Admission
     ) -> None:
         self.admin = admin
         self.admission = admission
@@ -65,16 +65,18 @@ class CatalogSync:
 async def probe_once(backend: HttpBackend) -> bool:
     channel = backend.channel
     headers = {k: v for k, v in backend.headers(False).items() if k != "content-type"}
+    timeout = aiohttp.ClientTimeout(total=channel.connect_timeout + 5, connect=channel.connect_timeout)
     try:
-        reply = await backend.client.get(
-            channel.base_url.rstrip("/") + "/models", headers=headers, timeout=channel.connect_timeout
-        )
-    except httpx.HTTPError as exc:
+        async with backend.client.get(
+            channel.base_url.rstrip("/") + "/models", headers=headers, timeout=timeout
+        ) as reply:
+            status = reply.status
+    except TRANSPORT_ERRORS as exc:
         backend.breaker.record_failure(f"probe: {type(exc).__name__}")
         return False
-    if reply.status_code < 400 or reply.status_code in (404, 405):
+    if status < 400 or status in (404, 405):
         backend.breaker.record_success()
         log.info("channel %s is back in rotation", channel.name)
         return True
-    backend.breaker.record_failure(f"probe: HTTP {reply.status_code}", fatal=reply.status_code in (401, 403))
+    backend.breaker.record_failure(f"probe: HTTP {status}", fatal=status in (401, 403))
     return False

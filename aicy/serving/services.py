@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.accounting.ratelimit import RateLimiter
@@ -27,7 +27,7 @@ class Services:
     responses: ResponseStore
     router: Router
     catalog: CatalogAdmin
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     billing: BillingStore
     limiter: RateLimiter
     leaks: LeakDetector

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicy.storage.schema import accounts, key_spend, ledger, reservations, usage_log
+from aicy.storage.schema import accounts, ledger, reservations, usage_log
+from aicy.storage.tx import Transactor, Tx
 
 
 class NotEnoughFunds(Exception):
@@ -51,14 +51,115 @@ def _now() -> int:
     return int(time.time())
 
 
-class BillingStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+_USAGE_COLUMNS = (
+    "created_at",
+    "request_id",
+    "account_id",
+    "key_id",
+    "model",
+    "channel",
+    "upstream_model",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost",
+    "uncollected",
+    "latency_ms",
+    "ttft_ms",
+    "queue_ms",
+    "status",
+    "client_ip",
+    "estimated",
+)
+_INSERT_USAGE = "INSERT INTO usage_log ({}) VALUES ({})".format(
+    ", ".join(_USAGE_COLUMNS), ", ".join(":" + c for c in _USAGE_COLUMNS)
+)
+_HOLD = (
+    "UPDATE accounts SET reserved = reserved + :amount WHERE id = :account AND balance - reserved >= :amount"
+)
+_SPEND_ROW = (
+    "INSERT INTO key_spend (key_id, period, spent, reserved) VALUES (:key, :period, 0, 0) "
+    "ON CONFLICT (key_id, period) DO NOTHING"
+)
+_HOLD_SPEND = (
+    "UPDATE key_spend SET reserved = reserved + :amount "
+    "WHERE key_id = :key AND period = :period AND spent + reserved + :amount <= :limit"
+)
+_OPEN = (
+    "INSERT INTO reservations (id, account_id, key_id, node, model, amount, periods, status, created_at) "
+    "VALUES (:id, :account, :key, :node, :model, :amount, :periods, 'open', :now)"
+)
+_FIND = "SELECT account_id, key_id, amount, periods, status FROM reservations WHERE id = :id"
+_CLOSE = (
+    "UPDATE reservations SET status = :status, settled_at = :now, cost = :charge "
+    "WHERE id = :id AND status = 'open'"
+)
+_CHARGE = "UPDATE accounts SET reserved = reserved - :amount, balance = balance - :charge WHERE id = :account"
+_CHARGE_SPEND = (
+    "UPDATE key_spend SET reserved = reserved - :amount, spent = spent + :charge "
+    "WHERE key_id = :key AND period = :period"
+)
+_LEDGER = (
+    "INSERT INTO ledger (account_id, amount, reason, reference, created_at) "
+    "VALUES (:account, :amount, :reason, :reference, :now)"
+)
 
-    async def _ensure_spend_row(self, conn: AsyncConnection, key_id: str, period: str) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(key_spend).values(key_id=key_id, period=period, spent=0, reserved=0)
-        await conn.execute(stmt.on_conflict_do_nothing())
+
+def _reserve(
+    tx: Tx, rid: str, account: str, key: str, node: str, model: str, amount: int, limits: list[SpendLimit]
+) -> None:
+    if tx.execute(_HOLD, {"amount": amount, "account": account}).rowcount != 1:
+        raise NotEnoughFunds()
+    for limit in limits:
+        tx.execute(_SPEND_ROW, {"key": key, "period": limit.period})
+        held = tx.execute(
+            _HOLD_SPEND, {"amount": amount, "key": key, "period": limit.period, "limit": limit.limit}
+        )
+        if held.rowcount != 1:
+            raise NotEnoughFunds(limit.period)  # raising rolls the whole transaction back
+    tx.execute(
+        _OPEN,
+        {
+            "id": rid,
+            "account": account,
+            "key": key,
+            "node": node,
+            "model": model,
+            "amount": amount,
+            "periods": orjson.dumps([lim.period for lim in limits]).decode(),
+            "now": _now(),
+        },
+    )
+
+
+def _settle(tx: Tx, rid: str, settlement: Settlement | None) -> bool:
+    row = tx.execute(_FIND, {"id": rid}).first()
+    if row is None or row[4] != "open":
+        return False
+    account, key, amount, periods = row[0], row[1], int(row[2]), orjson.loads(row[3])
+    charge = min(settlement.cost, amount) if settlement else 0
+    status = "settled" if settlement else "released"
+    if tx.execute(_CLOSE, {"status": status, "now": _now(), "charge": charge, "id": rid}).rowcount != 1:
+        return False
+    tx.execute(_CHARGE, {"amount": amount, "charge": charge, "account": account})
+    for period in periods:
+        tx.execute(_CHARGE_SPEND, {"amount": amount, "charge": charge, "key": key, "period": period})
+    if charge:
+        tx.execute(
+            _LEDGER,
+            {"account": account, "amount": -charge, "reason": "charge", "reference": rid, "now": _now()},
+        )
+    if settlement is not None:
+        line = {**settlement.line, "cost": charge, "uncollected": settlement.cost - charge}
+        tx.execute(_INSERT_USAGE, {c: line.get(c) for c in _USAGE_COLUMNS})
+    return True
+
+
+class BillingStore:
+    def __init__(self, engine: AsyncEngine, transactor: Transactor | None = None) -> None:
+        self.engine = engine
+        self.tx = transactor or Transactor(engine)
 
     async def reserve(
         self,
@@ -71,82 +172,13 @@ class BillingStore:
         limits: list[SpendLimit],
     ) -> None:
         """Hold ``amount`` atomically against the account and each of the key's spend limits."""
-        async with self.engine.begin() as conn:
-            held = await conn.execute(
-                accounts.update()
-                .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.reserved >= amount)
-                .values(reserved=accounts.c.reserved + amount)
-            )
-            if held.rowcount != 1:
-                raise NotEnoughFunds()
-            for limit in limits:
-                await self._ensure_spend_row(conn, key_id, limit.period)
-                ok = await conn.execute(
-                    key_spend.update()
-                    .where(
-                        key_spend.c.key_id == key_id,
-                        key_spend.c.period == limit.period,
-                        key_spend.c.spent + key_spend.c.reserved + amount <= limit.limit,
-                    )
-                    .values(reserved=key_spend.c.reserved + amount)
-                )
-                if ok.rowcount != 1:
-                    raise NotEnoughFunds(limit.period)  # leaving the block rolls everything back
-            await conn.execute(
-                reservations.insert().values(
-                    id=reservation_id,
-                    account_id=account_id,
-                    key_id=key_id,
-                    node=node,
-                    model=model,
-                    amount=amount,
-                    periods=orjson.dumps([lim.period for lim in limits]).decode(),
-                    status="open",
-                    created_at=_now(),
-                )
-            )
+        await self.tx.run(
+            lambda tx: _reserve(tx, reservation_id, account_id, key_id, node, model, amount, limits)
+        )
 
     async def settle(self, reservation_id: str, settlement: Settlement | None) -> bool:
         """Charge (at most the reserved amount) and write the usage line; ``None`` releases. Once only."""
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(select(reservations).where(reservations.c.id == reservation_id))
-            ).first()
-            if row is None or row.status != "open":
-                return False
-            charge = min(settlement.cost, row.amount) if settlement else 0
-            closed = await conn.execute(
-                reservations.update()
-                .where(reservations.c.id == reservation_id, reservations.c.status == "open")
-                .values(status="settled" if settlement else "released", settled_at=_now(), cost=charge)
-            )
-            if closed.rowcount != 1:
-                return False
-            await conn.execute(
-                accounts.update()
-                .where(accounts.c.id == row.account_id)
-                .values(reserved=accounts.c.reserved - row.amount, balance=accounts.c.balance - charge)
-            )
-            for period in orjson.loads(row.periods):
-                await conn.execute(
-                    key_spend.update()
-                    .where(key_spend.c.key_id == row.key_id, key_spend.c.period == period)
-                    .values(reserved=key_spend.c.reserved - row.amount, spent=key_spend.c.spent + charge)
-                )
-            if charge:
-                await conn.execute(
-                    ledger.insert().values(
-                        account_id=row.account_id,
-                        amount=-charge,
-                        reason="charge",
-                        reference=reservation_id,
-                        created_at=_now(),
-                    )
-                )
-            if settlement is not None:
-                line = {**settlement.line, "cost": charge, "uncollected": settlement.cost - charge}
-                await conn.execute(usage_log.insert().values(**line))
-            return True
+        return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement))
 
     async def log_unbilled(self, line: dict[str, Any]) -> None:
         """A usage line for a request that reserved nothing (refused before any money was held)."""

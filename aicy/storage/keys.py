@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicy.accounting.keys import KeyPolicy, NewKey, Principal, Role, generate_key
 from aicy.protocol.ids import new_id
 from aicy.storage.schema import accounts, api_keys
+from aicy.storage.tx import Transactor, Tx
 
 POLICY_COLUMNS = (
     "expires_at",
@@ -85,9 +86,21 @@ def policy_columns(policy: KeyPolicy) -> dict[str, Any]:
     }
 
 
+_PRINCIPAL = (
+    "SELECT id, account_id, role, name, expires_at, models, ips, spend_limit, spend_limit_daily, "
+    "spend_limit_monthly, rpm, tpm, shared, suspended_reason FROM api_keys "
+    "WHERE secret_hash = :hash AND revoked_at IS NULL AND enabled = :on"
+)
+
+
+def _principal_row(tx: Tx, secret_hash: str) -> tuple[Any, ...] | None:
+    return tx.execute(_PRINCIPAL, {"hash": secret_hash, "on": True}).first()
+
+
 class KeyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, transactor: Transactor | None = None) -> None:
         self.engine = engine
+        self.tx = transactor or Transactor(engine)
 
     async def count_accounts(self) -> int:
         async with self.engine.connect() as conn:
@@ -157,19 +170,39 @@ class KeyStore:
 
     async def principal(self, secret_hash: str) -> Principal | None:
         """The caller behind a key hash; revoked and disabled keys are unknown."""
-        query = select(api_keys).where(
-            api_keys.c.secret_hash == secret_hash,
-            api_keys.c.revoked_at.is_(None),
-            api_keys.c.enabled.is_(True),
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self.tx.run(lambda tx: _principal_row(tx, secret_hash), write=False)
         if row is None:
             return None
-        role: Role = "admin" if row.role == "admin" else "customer"
-        return Principal(
-            key_id=row.id, account_id=row.account_id, role=role, policy=_policy(row), name=row.name
+        (
+            key_id,
+            account_id,
+            role,
+            name,
+            expires_at,
+            models,
+            ips,
+            limit,
+            daily,
+            monthly,
+            rpm,
+            tpm,
+            shared,
+            suspended,
+        ) = row
+        policy = KeyPolicy(
+            expires_at=expires_at,
+            models=_json_list(models),
+            ips=_json_list(ips),
+            spend_limit=limit,
+            spend_limit_daily=daily,
+            spend_limit_monthly=monthly,
+            rpm=rpm,
+            tpm=tpm,
+            shared=bool(shared),
+            suspended_reason=suspended,
         )
+        role_name: Role = "admin" if role == "admin" else "customer"
+        return Principal(key_id=key_id, account_id=account_id, role=role_name, policy=policy, name=name)
 
     async def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
         query = select(api_keys, accounts.c.name.label("account_name")).join(accounts)

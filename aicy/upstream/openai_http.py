@@ -7,13 +7,15 @@ try the next channel. Later failures surface as errors inside the stream.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 import orjson
 
 from aicy.errors import AicyError, RateLimited, UpstreamError
@@ -29,6 +31,7 @@ from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, 
 log = logging.getLogger("aicy.upstream")
 
 PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class UpstreamLost(UpstreamError):
@@ -41,10 +44,10 @@ class UpstreamLost(UpstreamError):
 class UpstreamReply:
     """An upstream reply whose status was good. For streams, ``pending`` holds the events read so far."""
 
-    response: httpx.Response
+    response: aiohttp.ClientResponse
     streaming: bool
     decoder: sse.SSEDecoder = field(default_factory=sse.SSEDecoder)
-    pending: list[tuple[str | None, str]] = field(default_factory=list)
+    pending: deque[tuple[str | None, str]] = field(default_factory=deque)
     chunks: AsyncIterator[bytes] | None = None
 
     async def read_more(self) -> bool:
@@ -62,28 +65,31 @@ class UpstreamReply:
         """Upstream SSE payloads as JSON; ``None`` stands for ``[DONE]``."""
         try:
             while self.pending or await self.read_more():
-                _, data = self.pending.pop(0)
+                _, data = self.pending.popleft()
                 if data.startswith("[DONE]"):
                     yield None
                     return
                 payload = orjson.loads(data)
                 if isinstance(payload, dict):
                     yield payload
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
 
     async def json(self) -> JSON:
-        body = orjson.loads(await self.response.aread())
+        try:
+            body = orjson.loads(await self.response.read())
+        except TRANSPORT_ERRORS as exc:
+            raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
         if not isinstance(body, dict):
             raise UpstreamLost("The upstream reply was not a JSON object.")
         return body
 
     async def close(self) -> None:
-        await self.response.aclose()
+        self.response.close()
 
 
 class HttpBackend:
-    def __init__(self, channel: Channel, client: httpx.AsyncClient, breaker: Breaker) -> None:
+    def __init__(self, channel: Channel, client: aiohttp.ClientSession, breaker: Breaker) -> None:
         self.channel = channel
         self.client = client
         self.breaker = breaker
@@ -109,30 +115,33 @@ class HttpBackend:
     async def open(self, body: JSON, *, streaming: bool) -> UpstreamReply:
         """Send ``body``; raise UpstreamFailure for anything another channel could fix."""
         url = self.channel.base_url.rstrip("/") + PATHS[self.channel.wire_api]
-        timeout = httpx.Timeout(self.channel.timeout, connect=self.channel.connect_timeout)
-        request = self.client.build_request(
-            "POST",
-            url,
-            content=orjson.dumps(self.channel.adapt(body)),
-            headers=self.headers(streaming),
-            timeout=timeout,
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.channel.connect_timeout, sock_read=self.channel.timeout
         )
         try:
-            response = await self.client.send(request, stream=True)
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            response = await self.client.post(
+                url,
+                data=orjson.dumps(self.channel.adapt(body)),
+                headers=self.headers(streaming),
+                timeout=timeout,
+            )
+        except TRANSPORT_ERRORS as exc:
             raise self._fail(f"{type(exc).__name__}: {exc}", _unavailable()) from None
-        if response.status_code >= 400:
-            raw = await response.aread()
-            await response.aclose()
+        if response.status >= 400:
+            try:
+                raw = await response.read()
+            except TRANSPORT_ERRORS:
+                raw = b""
+            response.close()
             raise self._refused(response, raw)
         reply = UpstreamReply(response, streaming)
         if streaming:
-            reply.chunks = response.aiter_raw()
+            reply.chunks = response.content.iter_any()
             try:
                 if not await reply.read_more():
                     await reply.close()
                     raise self._fail("the stream ended before its first event", _unavailable())
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
+            except TRANSPORT_ERRORS as exc:
                 await reply.close()
                 raise self._fail(f"first event: {type(exc).__name__}", _unavailable()) from None
         self.breaker.record_success()
@@ -145,8 +154,8 @@ class HttpBackend:
         log.warning("channel %s failed: %s", self.name, reason)
         return UpstreamFailure(self.name, reason, error, retry_after=retry_after, auth=auth)
 
-    def _refused(self, response: httpx.Response, raw: bytes) -> Exception:
-        status = response.status_code
+    def _refused(self, response: aiohttp.ClientResponse, raw: bytes) -> Exception:
+        status = response.status
         if status in (401, 403):
             return self._fail(f"HTTP {status}: the upstream refused our key", _unavailable(), auth=True)
         if status == 429:

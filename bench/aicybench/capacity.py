@@ -14,6 +14,7 @@ at least 95 % of the offered requests completed, and fewer than 0.1 % failed.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class CapacityPlan:
     slo_p99_ms: float = 50.0
     delay_ms: float = 20.0  # the mock's delay during the sweep
     seconds: int = 5
+    min_requests: int = 200  # low rates run longer (up to max_seconds) so that p99 is not just the maximum
+    max_seconds: int = 15
     calibration_seconds: int = 2
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.65, 0.8, 0.9, 1.0, 1.1)
     refine_steps: int = 2
@@ -94,9 +97,8 @@ def _passes(offered: float, result: wrk.WrkResult, plan: CapacityPlan) -> dict[s
 
 def _measure(target: Target, body: Path, offered: float, plan: CapacityPlan, log: Log) -> LoadPoint:
     connections = wrk.connections_for(offered, plan.delay_ms + plan.slo_p99_ms)
-    result = wrk.run(
-        target, "chat/completions", body, connections=connections, seconds=plan.seconds, rate=offered
-    )
+    seconds = min(plan.max_seconds, max(plan.seconds, math.ceil(plan.min_requests / max(offered, 1e-3))))
+    result = wrk.run(target, "chat/completions", body, connections=connections, seconds=seconds, rate=offered)
     time.sleep(plan.settle_s)
     point = LoadPoint(offered, result, _passes(offered, result, plan))
     log(f"  {target.name}: {_describe(point)}")

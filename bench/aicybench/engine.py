@@ -36,6 +36,7 @@ class EnginePlan:
     concurrent_rounds: int = 2
     concurrent_budget_s: float = 120.0  # skip the concurrent rounds if one stream says they'd take longer
     single_budget_s: float = 60.0  # fewer single-stream repeats when they take longer than this
+    run_limit_s: float = 30.0  # one generation slower than this means a busy machine: no engine figures
 
 
 class RawEngine:
@@ -65,6 +66,7 @@ class RawEngine:
 @contextmanager
 def raw_engine(aicy_python: Path, plan: EnginePlan, cwd: Path, logs: Path) -> Iterator[RawEngine]:
     argv = [str(aicy_python), str(_RAW_SCRIPT), "--prompt", plan.prompt, "--max-tokens", str(plan.max_tokens)]
+    argv += ["--max-seconds", str(plan.run_limit_s)]
     log = logs / "engine-raw.log"
     with log.open("w") as err:
         process = subprocess.Popen(
@@ -112,8 +114,8 @@ async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str
         await time_stream(session, target, api, {**body, "max_tokens": 4})  # warm-up
         deadline = time.monotonic() + plan.single_budget_s
         for _ in range(plan.single_repeats):
-            raw_runs.append(raw.run())
-            aicy_runs.append(_through_aicy(await time_stream(session, target, api, body)))
+            raw_runs.append(_bounded(raw.run(), plan))
+            aicy_runs.append(_through_aicy(await _bounded_stream(session, target, body, plan)))
             if time.monotonic() > deadline:  # a busy machine: keep what we have
                 break
         rate = median([r["end_to_end_tokens_per_s"] for r in aicy_runs])
@@ -127,6 +129,30 @@ async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str
     through = {**_summary(aicy_runs), f"concurrent_{plan.concurrent}": many}
     direct = {**raw.info, **_summary(raw_runs)}
     return {"raw": direct, "aicy": through, "aicy_over_raw": _compare(direct, through)}
+
+
+def _busy(what: str, plan: EnginePlan) -> Unavailable:
+    return Unavailable(
+        f"{what} took over {plan.run_limit_s:.0f} s for {plan.max_tokens} tokens: the machine is too busy "
+        "for engine figures (another process on the cores?)"
+    )
+
+
+def _bounded(run: dict[str, Any], plan: EnginePlan) -> dict[str, Any]:
+    if run.get("truncated"):
+        raise _busy("one raw generation", plan)
+    return run
+
+
+async def _bounded_stream(
+    session: aiohttp.ClientSession, target: Target, body: dict[str, Any], plan: EnginePlan
+) -> StreamTiming:
+    try:
+        return await asyncio.wait_for(
+            time_stream(session, target, "chat/completions", body), timeout=plan.run_limit_s
+        )
+    except TimeoutError:
+        raise _busy("one stream through aicy", plan) from None
 
 
 async def _concurrent(

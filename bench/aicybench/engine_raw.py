@@ -48,8 +48,12 @@ def prompt_tokens(llm: Llama, prompt: str) -> list[int]:
     return llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
 
 
-def generate(llm: Llama, tokens: list[int], eog: set[int], max_tokens: int) -> dict[str, Any]:
+def generate(
+    llm: Llama, tokens: list[int], eog: set[int], max_tokens: int, max_seconds: float = 1e9
+) -> dict[str, Any]:
+    """One greedy generation; stops early (``truncated``) after ``max_seconds``."""
     start = time.perf_counter()
+    truncated = False
     first = last = start
     produced = 0
     stream = llm.generate(
@@ -66,6 +70,9 @@ def generate(llm: Llama, tokens: list[int], eog: set[int], max_tokens: int) -> d
             first = last if produced == 1 else first
             if produced >= max_tokens:
                 break
+            if last - start > max_seconds:
+                truncated = True
+                break
     finally:
         stream.close()
     return {
@@ -74,6 +81,7 @@ def generate(llm: Llama, tokens: list[int], eog: set[int], max_tokens: int) -> d
         "completion_tokens": produced,
         "decode_tokens_per_s": (produced - 1) / (last - first) if produced > 1 else 0.0,
         "end_to_end_tokens_per_s": produced / (last - start) if produced else 0.0,
+        "truncated": truncated,
     }
 
 
@@ -82,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-seconds", type=float, default=30.0)
     args = parser.parse_args()
     settings = Settings()
     llm = load(settings)
@@ -98,7 +107,7 @@ def main() -> None:
     print(json.dumps({"ready": ready}), flush=True)
     for line in sys.stdin:
         if line.strip() == "run":
-            print(json.dumps(generate(llm, tokens, eog, args.max_tokens)), flush=True)
+            print(json.dumps(generate(llm, tokens, eog, args.max_tokens, args.max_seconds)), flush=True)
     llm.close()
 
 

@@ -7,6 +7,7 @@ same mock, so drift on a noisy machine hits both. Figures are medians over round
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,22 +146,43 @@ def measure(
     plan: OverheadPlan,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Every overhead figure for one gateway (or for direct alone when ``gateway`` is None)."""
+    """Every overhead figure for one gateway (or for direct alone when ``gateway`` is None).
+
+    A phase that fails is recorded as ``{"failed": why}`` and the next one runs, unless a server died.
+    """
     name = gateway.name if gateway else direct.name
-    configure_mock(mock_base, delay_ms=0, tokens=plan.reply_tokens)
-    log(f"[{name}] latency at concurrency 1 (Chat Completions, then Responses)")
-    chat = latency_c1(gateway, direct, "chat/completions", bodies.chat, plan)
-    responses = latency_c1(gateway, direct, "responses", bodies.responses, plan)
-    log(f"[{name}] streamed replies at concurrency 1")
-    configure_mock(mock_base, delay_ms=0, chunk_gap_ms=plan.chunk_gap_ms, tokens=plan.stream_tokens)
-    stream = streaming_c1(gateway, direct, plan)
     targets = " or ".join(f"{v:g} ms" for v in plan.capacity.targets_ms.values())
-    log(f"[{name}] capacity at a {plan.capacity.delay_ms:g} ms mock delay, p99 within {targets}")
-    configure_mock(mock_base, delay_ms=plan.capacity.delay_ms, tokens=plan.reply_tokens)
-    load = capacity.find_capacity(gateway or direct, bodies.chat, plan.capacity, log)
+
+    def chat() -> dict[str, Any]:
+        log(f"[{name}] latency at concurrency 1 (Chat Completions, then Responses)")
+        configure_mock(mock_base, delay_ms=0, tokens=plan.reply_tokens)
+        return latency_c1(gateway, direct, "chat/completions", bodies.chat, plan)
+
+    def responses() -> dict[str, Any]:
+        return latency_c1(gateway, direct, "responses", bodies.responses, plan)
+
+    def stream() -> dict[str, Any]:
+        log(f"[{name}] streamed replies at concurrency 1")
+        configure_mock(mock_base, delay_ms=0, chunk_gap_ms=plan.chunk_gap_ms, tokens=plan.stream_tokens)
+        return streaming_c1(gateway, direct, plan)
+
+    def load() -> dict[str, Any]:
+        log(f"[{name}] capacity at a {plan.capacity.delay_ms:g} ms mock delay, p99 within {targets}")
+        configure_mock(mock_base, delay_ms=plan.capacity.delay_ms, tokens=plan.reply_tokens)
+        return capacity.find_capacity(gateway or direct, bodies.chat, plan.capacity, log).as_dict()
+
+    phases = {"latency_c1": chat, "responses_latency_c1": responses, "stream_c1": stream, "capacity": load}
     return {
-        "latency_c1": chat,
-        "responses_latency_c1": responses,
-        "stream_c1": stream,
-        "capacity": load.as_dict(),
+        key: _phase(f"[{name}] {key}", run, [t for t in (direct, gateway) if t], log)
+        for key, run in phases.items()
     }
+
+
+def _phase(label: str, run: Callable[[], dict[str, Any]], servers: list[Target], log: Any) -> dict[str, Any]:
+    try:
+        return run()
+    except Exception as exc:
+        for t in servers:
+            t.check_alive()  # raises Unavailable: a dead server fails the whole path, with its log
+        log(f"{label} FAILED: {exc}")
+        return {"failed": str(exc)}

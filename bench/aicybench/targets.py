@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from aicybench.procs import Unavailable, free_port, run_command, started, wait_ready
+from aicybench.procs import Service, Unavailable, free_port, run_command, started, wait_ready
 
 BENCH_MODEL = "bench-model"
 ENGINE_MODEL = "smollm2-135m-instruct"
@@ -31,10 +31,19 @@ class Target:
     base_url: str  # ends with /v1
     authorization: str
     model: str
+    service: Service | None = None  # the server process behind it, when the harness started one
 
     def url(self, api: str) -> str:
         """``api`` is ``chat/completions`` or ``responses``."""
         return f"{self.base_url}/{api}"
+
+    def check_alive(self) -> None:
+        """Unavailable, with the end of its log, if the server behind this target has exited."""
+        if self.service is not None and self.service.process.poll() is not None:
+            code = self.service.process.returncode
+            raise Unavailable(
+                f"{self.service.name} exited ({code}) during the run:\n{self.service.log_tail()}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +120,7 @@ def _aicy_server(
     port = free_port()
     with started(name, [str(tools.aicy), "serve"], {**env, "AICY_PORT": str(port)}, data, tools.logs) as svc:
         wait_ready(svc, f"http://127.0.0.1:{port}/health", 180)
-        target = Target(name, f"http://127.0.0.1:{port}/v1", f"Bearer {key}", model)
+        target = Target(name, f"http://127.0.0.1:{port}/v1", f"Bearer {key}", model, svc)
         _smoke(target)
         yield target
 
@@ -175,6 +184,6 @@ def litellm_gateway(tools: Tools, mock_base: str) -> Iterator[Target]:
     argv = [str(tools.litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     with started("litellm", [*argv, "--num_workers", "1"], env, folder, tools.logs) as svc:
         wait_ready(svc, f"http://127.0.0.1:{port}/health/liveliness", 180)
-        target = Target("litellm", f"http://127.0.0.1:{port}/v1", "Bearer sk-bench", BENCH_MODEL)
+        target = Target("litellm", f"http://127.0.0.1:{port}/v1", "Bearer sk-bench", BENCH_MODEL, svc)
         _smoke(target)
         yield target

@@ -72,7 +72,11 @@ def run(
         require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
         "-s", str(_SCRIPT), target.url(api), "--", str(body), target.authorization or "-", f"{rate:.3f}",
     ]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout_s + 30, check=True)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout_s + 30, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"wrk exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
+        )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(_MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures:\n{done.stdout}\n{done.stderr}")
