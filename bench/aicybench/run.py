@@ -155,7 +155,11 @@ def _engine(tools: targets.Tools, plan: engine.EnginePlan) -> dict[str, Any]:
     print("[engine] raw llama-cpp-python and aicy's engine, runs alternating")
     python = tools.aicy.parent / "python"
     with engine.raw_engine(python, plan, tools.work, tools.logs) as raw, targets.aicy_engine(tools) as target:
-        return {"plan": dataclasses.asdict(plan), **engine.measure(raw, target, plan)}
+        try:
+            return {"plan": dataclasses.asdict(plan), **engine.measure(raw, target, plan)}
+        except Exception:
+            target.check_alive()  # a dead server says so, with its log
+            raise
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,11 +39,12 @@ class Target:
 
     def check_alive(self) -> None:
         """Unavailable, with the end of its log, if the server behind this target has exited."""
-        if self.service is not None and self.service.process.poll() is not None:
-            code = self.service.process.returncode
-            raise Unavailable(
-                f"{self.service.name} exited ({code}) during the run:\n{self.service.log_tail()}"
-            )
+        if self.service is None or self.service.process.poll() is None:
+            return
+        code = self.service.process.returncode
+        # The harness signals a server only after its section; a clean exit before that came from outside.
+        how = "was stopped from outside the harness (exit 0)" if code == 0 else f"exited with {code}"
+        raise Unavailable(f"{self.service.name} {how} during the run:\n{self.service.log_tail(6)}")
 
 
 @dataclass(frozen=True, slots=True)
