@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
 from aicy.engine.llama import LlamaEngine
@@ -86,7 +87,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             settings,
             db,
             KeyStore(db, transactor),
-            ResponseStore(db),
+            ResponseStore(db, transactor),
             router,
             admin,
             http,
@@ -95,6 +96,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             LeakDetector(settings.risk_max_ips, settings.risk_window_seconds),
             node,
             admission,
+            KeyCache(settings.key_cache_seconds),
             engine,
         )
         background = [

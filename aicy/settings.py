@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     nonstream_grace_seconds: float = Field(
         3.0, description="How long a non-streaming request may wait before aicy commits to 200 and pads."
     )
+    key_cache_seconds: float = Field(
+        1.0,
+        description="How long a key lookup is cached; CLI revocations take effect within this time (0: off).",
+    )
     catalog_reload_seconds: float = Field(
         2.0, description="How often a running server looks for catalog and channel changes made by the CLI."
     )

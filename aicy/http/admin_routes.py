@@ -190,13 +190,16 @@ async def create_key(request: Request) -> Response:
 async def update_key(request: Request) -> Response:
     services = await _admin(request)
     body = await read_json(request, services.settings.max_body_bytes)
-    return json_response(key_json(await _accounts(services).update_key(request.path_params["key"], body)))
+    record = await _accounts(services).update_key(request.path_params["key"], body)
+    services.key_cache.clear()
+    return json_response(key_json(record))
 
 
 async def revoke_key(request: Request) -> Response:
     services = await _admin(request)
     key = await _accounts(services).key(request.path_params["key"])
     await services.keys.revoke(key.id)
+    services.key_cache.clear()
     return json_response({"id": key.id, "revoked": True})
 
 

@@ -39,7 +39,11 @@ async def authenticate(request: Request, services: Services) -> Principal:
     secret = _presented_key(request)
     if not looks_like_key(secret):
         raise Unauthorized(_UNKNOWN)
-    principal = await services.keys.principal(hash_secret(secret))
+    secret_hash = hash_secret(secret)
+    found, principal = services.key_cache.get(secret_hash)
+    if not found:
+        principal = await services.keys.principal(secret_hash)
+        services.key_cache.put(secret_hash, principal)
     if principal is None:
         raise Unauthorized(_UNKNOWN)
     ip = client_ip(request)
@@ -48,6 +52,7 @@ async def authenticate(request: Request, services: Services) -> Principal:
         reason = services.leaks.observe(principal.key_id, ip)
         if reason is not None:
             await services.keys.suspend(principal.key_id, reason)
+            services.key_cache.clear()
             raise PermissionDenied(reason, code="key_suspended")
     return principal
 

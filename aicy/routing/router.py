@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from aicy.routing.catalog import Catalog, ModelInfo
 from aicy.routing.health import Breaker
+from aicy.types import WireApi
 from aicy.upstream.base import Backend
 
 AFFINITY_ENTRIES = 50_000
@@ -76,14 +77,19 @@ class Router:
     def servable(self) -> list[ModelInfo]:
         return [m for m in self.catalog.all() if m.id in self._local or self._healthy(m.id)]
 
-    def candidates(self, model_id: str, prefer: str | None = None) -> list[Backend]:
-        """Local backend, or healthy channels: highest priority first, weighted random within a priority."""
+    def candidates(
+        self, model_id: str, prefer: str | None = None, api: WireApi | None = None
+    ) -> list[Backend]:
+        """Local backend, or healthy channels: highest priority first; within a priority, channels that speak
+        the client's own API first (relayed as is rather than translated), then weighted random."""
         if model_id in self._local:
             return [self._local[model_id]]
         entries = self._healthy(model_id)
         ordered: list[ChannelEntry] = []
         for priority in sorted({e.priority for e in entries}, reverse=True):
-            ordered += self._weighted_order([e for e in entries if e.priority == priority])
+            same = [e for e in entries if e.priority == priority]
+            ordered += self._weighted_order([e for e in same if e.backend.wire_api == api])
+            ordered += self._weighted_order([e for e in same if e.backend.wire_api != api])
         if prefer:
             ordered.sort(key=lambda e: e.name != prefer)
         return [e.backend for e in ordered]

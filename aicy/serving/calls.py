@@ -268,7 +268,7 @@ async def reserve_call(
     check_model(principal.policy, model.id)
     validate(model, plan)
     services.limiter.admit(principal.key_id, principal.policy)
-    candidates = services.router.candidates(model.id, plan.prefer_channel)
+    candidates = services.router.candidates(model.id, plan.prefer_channel, plan.api)
     if not candidates:
         raise ModelNotFound(model.id)
     meter = await _reserve(services, principal, model, plan, context)

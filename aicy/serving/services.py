@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
 from aicy.engine.llama import LlamaEngine
@@ -33,4 +34,5 @@ class Services:
     leaks: LeakDetector
     node: str
     admission: Admission
+    key_cache: KeyCache
     engine: LlamaEngine | None = None

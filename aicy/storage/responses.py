@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.storage.schema import responses
+from aicy.storage.tx import Transactor
 from aicy.types import JSON
 
 
@@ -22,39 +22,44 @@ class StoredResponse:
     channel: str | None = None
 
 
+_SAVE = (
+    "INSERT INTO responses (id, account_id, created_at, previous_response_id, body, input_items, channel) "
+    "VALUES (:id, :account, :now, :previous, :body, :items, :channel)"
+)
+_GET = (
+    "SELECT id, previous_response_id, body, input_items, channel FROM responses "
+    "WHERE id = :id AND account_id = :account"
+)
+
+
 class ResponseStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Saved and read on the request path, so through the hot-path transactor (see ``storage.tx``)."""
+
+    def __init__(self, engine: AsyncEngine, transactor: Transactor | None = None) -> None:
         self.engine = engine
+        self.tx = transactor or Transactor(engine)
 
     async def save(
         self, account_id: str, body: JSON, input_items: list[JSON], channel: str | None = None
     ) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                responses.insert().values(
-                    id=body["id"],
-                    account_id=account_id,
-                    created_at=int(time.time()),
-                    previous_response_id=body.get("previous_response_id"),
-                    body=orjson.dumps(body).decode(),
-                    input_items=orjson.dumps(input_items).decode(),
-                    channel=channel,
-                )
-            )
+        values = {
+            "id": body["id"],
+            "account": account_id,
+            "now": int(time.time()),
+            "previous": body.get("previous_response_id"),
+            "body": orjson.dumps(body).decode(),
+            "items": orjson.dumps(input_items).decode(),
+            "channel": channel,
+        }
+        await self.tx.run(lambda tx: tx.execute(_SAVE, values))
 
     async def get(self, account_id: str, response_id: str) -> StoredResponse | None:
-        query = select(responses).where(responses.c.id == response_id, responses.c.account_id == account_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self.tx.run(
+            lambda tx: tx.execute(_GET, {"id": response_id, "account": account_id}).first(), write=False
+        )
         if row is None:
             return None
-        return StoredResponse(
-            row.id,
-            row.previous_response_id,
-            orjson.loads(row.body),
-            orjson.loads(row.input_items),
-            row.channel,
-        )
+        return StoredResponse(row[0], row[1], orjson.loads(row[2]), orjson.loads(row[3]), row[4])
 
     async def delete(self, account_id: str, response_id: str) -> bool:
         query = responses.delete().where(responses.c.id == response_id, responses.c.account_id == account_id)

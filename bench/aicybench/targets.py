@@ -111,6 +111,9 @@ def _aicy_data(tools: Tools, name: str, engine: bool) -> tuple[Path, dict[str, s
     data.mkdir(parents=True, exist_ok=True)
     env = _clean_env(AICY_DATA_DIR=str(data), AICY_ENGINE_ENABLED="true" if engine else "false")
     out = run_command([str(tools.aicy), "keys", "create", "--name", "bench"], env, data)
+    run_command(
+        [str(tools.aicy), "accounts", "topup", "default", "1000000"], env, data
+    )  # the full billing path
     return data, env, out.strip().splitlines()[-1]
 
 
@@ -128,7 +131,8 @@ def _aicy_server(
 
 def _catalog_entry(tools: Tools, env: dict[str, str], data: Path) -> None:
     """Put the mock's model in aicy's catalog, where aicy has one (a channel alone does not list it)."""
-    model = {"id": BENCH_MODEL, "context_window": 128000, "max_output_tokens": 16384}
+    prices = {"input": 1_250_000, "cached_input": 125_000, "output": 10_000_000}  # billed like gpt-5
+    model = {"id": BENCH_MODEL, "context_window": 128000, "max_output_tokens": 16384, "prices": prices}
     try:
         run_command([str(tools.aicy), "models", "set", orjson.dumps(model).decode()], env, data)
     except Unavailable as exc:
@@ -137,11 +141,22 @@ def _catalog_entry(tools: Tools, env: dict[str, str], data: Path) -> None:
 
 @contextmanager
 def aicy_gateway(tools: Tools, mock_base: str) -> Iterator[Target]:
-    """aicy relaying to the mock through a Chat Completions channel; the embedded engine is off."""
+    """aicy relaying to the mock through a Chat Completions and a Responses channel (each request goes to the
+    channel of its own API, relayed as is); the embedded engine is off."""
     data, env, key = _aicy_data(tools, "aicy", engine=False)
-    channel = ["channels", "add", "--name", "mock", "--base-url", mock_base, "--api-key", "sk-mock"]
     try:
-        run_command([str(tools.aicy), *channel, "--wire", "chat", "--models", BENCH_MODEL], env, data)
+        for wire in ("chat", "responses"):
+            channel = [
+                "channels",
+                "add",
+                "--name",
+                f"mock-{wire}",
+                "--base-url",
+                mock_base,
+                "--api-key",
+                "sk-mock",
+            ]
+            run_command([str(tools.aicy), *channel, "--wire", wire, "--models", BENCH_MODEL], env, data)
     except Unavailable as exc:
         raise Unavailable(
             f"aicy cannot relay to an upstream yet (`aicy channels add` failed): {exc}"

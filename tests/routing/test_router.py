@@ -93,3 +93,16 @@ def test_breaker_opens_after_threshold_and_backs_off() -> None:
     clock.now += 25
     breaker.record_success()
     assert breaker.state == "closed" and breaker.failures == 0
+
+
+def test_channels_of_the_clients_own_api_come_first_within_a_priority() -> None:
+    router = Router(Catalog([ModelInfo("m", 100, 10)]), rng=random.Random(3))
+    entries = [
+        ChannelEntry(FakeBackend("chat-a", "chat"), ["m"], 0, 5, router.breaker("chat-a")),
+        ChannelEntry(FakeBackend("resp-b", "responses"), ["m"], 0, 1, router.breaker("resp-b")),
+        ChannelEntry(FakeBackend("resp-top", "responses"), ["m"], 9, 1, router.breaker("resp-top")),
+    ]
+    router.set_channels(entries)
+    router.breaker("resp-top").record_failure("401", fatal=True)
+    assert [b.name for b in router.candidates("m", api="responses")] == ["resp-b", "chat-a"]
+    assert [b.name for b in router.candidates("m", api="chat")] == ["chat-a", "resp-b"]
