@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 from pydantic_settings import (
@@ -121,6 +120,3 @@ class Settings(BaseSettings):
     def resolved_public_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return self.public_url or f"http://{host}:{self.port}/v1"
-
-    def describe(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")

@@ -104,9 +104,3 @@ def test_explicit_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_resolved_public_url(host: str, public_url: str | None, expected: str) -> None:
     assert Settings(host=host, public_url=public_url).resolved_public_url == expected
-
-
-def test_describe_is_json_ready() -> None:
-    described = Settings(port=1234).describe()
-    assert described["port"] == 1234
-    assert described["data_dir"] == "data"

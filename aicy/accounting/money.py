@@ -34,11 +34,6 @@ def worst_case(input_tokens: int, output_tokens: int, prices: Prices) -> int:
     return _ceil_div(input_tokens * top_input + output_tokens * prices.output, PER_MILLION)
 
 
-def usd(micros: int) -> float:
-    """For display only (never for arithmetic)."""
-    return micros / MICROS_PER_USD
-
-
 def parse_usd(text: str) -> int:
     """'12.50' -> 12_500_000 micro-units, exactly (no float on the way)."""
     sign = -1 if text.strip().startswith("-") else 1

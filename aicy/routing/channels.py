@@ -7,8 +7,6 @@ from typing import Any
 
 from aicy.types import WireApi
 
-WIRE_APIS: tuple[WireApi, ...] = ("chat", "responses")
-
 
 @dataclass(frozen=True, slots=True)
 class Channel:

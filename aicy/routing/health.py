@@ -1,7 +1,7 @@
 """Circuit breakers: a channel that keeps failing, or refuses our key, leaves rotation until it recovers.
 
 closed --(``failure_threshold`` failures in a row, or one auth failure)--> open
-open --(cooldown elapsed)--> half-open: one trial request (or a background probe) may pass
+open --(cooldown elapsed)--> half-open: the prober (or, when no channel is closed, a request) tries it
 half-open --success--> closed; --failure--> open again with a longer cooldown (doubling, capped)
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 State = Literal["closed", "open", "half_open"]
@@ -24,9 +24,7 @@ class Breaker:
     failures: int = 0
     opened_at: float | None = None
     cooldown: float = 0.0
-    trial_in_flight: bool = False
     last_error: str | None = None
-    opens: int = field(default=0)
 
     @property
     def state(self) -> State:
@@ -36,31 +34,18 @@ class Breaker:
             return "half_open"
         return "open"
 
-    def allows(self) -> bool:
-        """May a request go to this channel now? In half-open, only one trial at a time."""
-        state = self.state
-        if state == "closed":
-            return True
-        if state == "half_open" and not self.trial_in_flight:
-            self.trial_in_flight = True
-            return True
-        return False
-
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
         self.cooldown = 0.0
-        self.trial_in_flight = False
         self.last_error = None
 
     def record_failure(self, reason: str, *, fatal: bool = False) -> None:
         self.failures += 1
         self.last_error = reason
-        self.trial_in_flight = False
         if fatal or self.failures >= self.failure_threshold or self.opened_at is not None:
             self._open()
 
     def _open(self) -> None:
         self.cooldown = min(self.max_cooldown, self.cooldown * 2 if self.cooldown else self.base_cooldown)
         self.opened_at = self.clock()
-        self.opens += 1

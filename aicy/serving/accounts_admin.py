@@ -15,6 +15,10 @@ from aicy.storage.billing import GROUPS, BillingStore, NotEnoughFunds, ledger_en
 from aicy.storage.keys import AccountRecord, KeyRecord, KeyStore, policy_columns
 
 
+def _micros(value: int | str | None) -> int | None:
+    return parse_usd(value) if isinstance(value, str) else value
+
+
 class KeyInput(BaseModel):
     """A key's settings; money as a decimal string ("12.5", account currency) or integer micro-units."""
 
@@ -35,8 +39,8 @@ class KeyInput(BaseModel):
 
     @field_validator("spend_limit", "spend_limit_daily", "spend_limit_monthly")
     @classmethod
-    def _micros(cls, value: int | str | None) -> int | None:
-        return parse_usd(value) if isinstance(value, str) else value
+    def _money(cls, value: int | str | None) -> int | None:
+        return _micros(value)
 
     @field_validator("ips")
     @classmethod
@@ -48,9 +52,7 @@ class KeyInput(BaseModel):
         return value
 
     def policy(self) -> KeyPolicy:
-        def micros(value: int | str | None) -> int | None:
-            return parse_usd(value) if isinstance(value, str) else value
-
+        micros = _micros
         return KeyPolicy(
             expires_at=self.expires_at,
             models=tuple(self.models) if self.models is not None else None,

@@ -24,12 +24,6 @@ class ChatSource(Protocol):
     async def completion(self) -> JSON: ...
 
 
-class ResponsesSource(Protocol):
-    def events(self) -> AsyncIterator[JSON]: ...
-
-    async def response(self) -> JSON: ...
-
-
 class TranslatedChat:
     def __init__(self, call: PreparedCall, encoder: ChatEncoder, tracker: UsageTracker) -> None:
         self.call = call

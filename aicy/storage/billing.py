@@ -180,11 +180,6 @@ class BillingStore:
         """Charge (at most the reserved amount) and write the usage line; ``None`` releases. Once only."""
         return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement))
 
-    async def log_unbilled(self, line: dict[str, Any]) -> None:
-        """A usage line for a request that reserved nothing (refused before any money was held)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(usage_log.insert().values(**line))
-
     async def recover(self, node: str) -> int:
         """Release every reservation this node left open when it stopped (the documented crash rule)."""
         async with self.engine.connect() as conn:

@@ -16,18 +16,6 @@ from aicy.protocol.ids import new_id
 from aicy.storage.schema import accounts, api_keys
 from aicy.storage.tx import Transactor, Tx
 
-POLICY_COLUMNS = (
-    "expires_at",
-    "models",
-    "ips",
-    "spend_limit",
-    "spend_limit_daily",
-    "spend_limit_monthly",
-    "rpm",
-    "tpm",
-    "shared",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:

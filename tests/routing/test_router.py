@@ -85,7 +85,6 @@ def test_breaker_opens_after_threshold_and_backs_off() -> None:
     assert breaker.state == "open"
     clock.now += 10
     assert breaker.state == "half_open"
-    assert breaker.allows() and not breaker.allows(), "one trial at a time"
     breaker.record_failure("500 again")
     assert breaker.state == "open" and breaker.cooldown == 20
     breaker.record_failure("500 again")
