@@ -12,6 +12,7 @@ help:
 	@echo "make run    - create .venv, install aicy, start it on the embedded model"
 	@echo "make test   - install test tools, run lint, type checks and the whole test suite"
 	@echo "make check  - lint and type checks only"
+	@echo "make bench  - the benchmark (bench/README.md); about eight minutes"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
