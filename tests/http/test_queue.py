@@ -279,7 +279,7 @@ def test_fairness_one_request_is_not_stuck_behind_another_accounts_twenty(
 ) -> None:
     heavy, light = _key(server, "fair-a"), _key(server, "fair-b")
     upstream.requests.clear()
-    upstream.state.delay = 0.1
+    upstream.state.delay = 0.5  # a slot frees every 0.5 s: B is queued well before the next one
 
     def send(key: str, text: str) -> None:
         httpx.post(
