@@ -46,7 +46,12 @@ log = logging.getLogger("aicy")
 
 def load_engine(settings: Settings) -> LlamaEngine:
     path = settings.engine_model_path or default_model_path()
-    return LlamaEngine(path, n_ctx=settings.engine_context, n_threads=settings.engine_threads)
+    return LlamaEngine(
+        path,
+        n_ctx=settings.engine_context,
+        n_threads=settings.engine_threads,
+        n_seq_max=settings.engine_capacity,  # the admission queue lets that many requests in at once
+    )
 
 
 def catalog_admin(settings: Settings, db: object) -> CatalogAdmin:

@@ -57,8 +57,15 @@ class RawEngine:
         return reply
 
     def run(self) -> dict[str, Any]:
+        return self._ask("run")
+
+    def batched(self, streams: int) -> dict[str, Any]:
+        """The ceiling: llama.cpp alone decoding ``streams`` sequences in one batch per step."""
+        return self._ask(f"batched {streams}")
+
+    def _ask(self, command: str) -> dict[str, Any]:
         assert self.process.stdin is not None
-        self.process.stdin.write("run\n")
+        self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         return self._read()
 
@@ -126,8 +133,14 @@ async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str
             many: dict[str, Any] = {"skipped": reason}
         else:
             many = await _concurrent(session, target, body, plan)
+            ceilings = [raw.batched(plan.concurrent) for _ in range(plan.concurrent_rounds)]
     through = {**_summary(aicy_runs), f"concurrent_{plan.concurrent}": many}
     direct = {**raw.info, **_summary(raw_runs)}
+    if "skipped" not in many:
+        direct[f"batched_{plan.concurrent}"] = {
+            "aggregate_tokens_per_s": rounded(median([c["aggregate_tokens_per_s"] for c in ceilings]), 1),
+            "rounds": ceilings,
+        }
     return {"raw": direct, "aicy": through, "aicy_over_raw": _compare(direct, through)}
 
 

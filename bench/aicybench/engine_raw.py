@@ -4,6 +4,9 @@ Run by aicy's own interpreter (it needs ``llama_cpp`` and ``aicy``), not the ben
 ``.venv/bin/python bench/aicybench/engine_raw.py --prompt ... --max-tokens 128``, then one ``run`` line on
 stdin per generation; each prints the timings of one greedy generation with the sampling aicy uses at
 temperature 0. It stays loaded (and idle) between runs, so runs can alternate with runs through aicy.
+
+``batched N`` prints the ceiling for N streams: llama.cpp alone decoding N greedy sequences of the prompt in
+one batch per step, in a context built as aicy's engine builds it, with no scheduler, HTTP or event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp import Llama
 
+from aicy.engine.context import ContextShape, Feed, SequenceContext
 from aicy.engine.model_file import default_model_path
 from aicy.engine.template import ChatTemplate
 from aicy.settings import Settings
@@ -85,6 +89,38 @@ def generate(
     }
 
 
+def batched(
+    llm: Llama, settings: Settings, tokens: list[int], streams: int, max_tokens: int
+) -> dict[str, Any]:
+    """Each prompt read in a decode call of its own (as the engine reads prompts), then one token of every
+    sequence per decode call; aggregate tokens/s over the whole run."""
+    shape = ContextShape(settings.engine_context, streams, 512, settings.engine_threads)
+    context = SequenceContext(llm._model, shape)
+    samplers = [llama_cpp.llama_sampler_init_greedy() for _ in range(streams)]
+    try:
+        start = time.perf_counter()
+        last: list[int] = []
+        for seq, sampler in enumerate(samplers):
+            [index] = context.decode([Feed(seq, 0, tokens, logits=True)])
+            last.append(context.sample(sampler, index))
+        first = time.perf_counter()
+        for pos in range(len(tokens), len(tokens) + max_tokens - 1):
+            feeds = [Feed(seq, pos, (token,), logits=True) for seq, token in enumerate(last)]
+            indexes = context.decode(feeds)
+            last = [context.sample(sampler, i) for sampler, i in zip(samplers, indexes, strict=True)]
+        end = time.perf_counter()
+    finally:
+        for sampler in samplers:
+            llama_cpp.llama_sampler_free(sampler)
+        context.close()
+    return {
+        "streams": streams,
+        "aggregate_tokens_per_s": streams * max_tokens / (end - start),
+        "decode_tokens_per_s": streams * (max_tokens - 1) / (end - first),
+        "prompts_ms": (first - start) * 1000,
+    }
+
+
 def main() -> None:
     """Load once, print a ``ready`` line, then one JSON line of timings per ``run`` line read from stdin."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -106,8 +142,12 @@ def main() -> None:
     }
     print(json.dumps({"ready": ready}), flush=True)
     for line in sys.stdin:
-        if line.strip() == "run":
+        command = line.split()
+        if command == ["run"]:
             print(json.dumps(generate(llm, tokens, eog, args.max_tokens, args.max_seconds)), flush=True)
+        elif command[:1] == ["batched"]:
+            figures = batched(llm, settings, tokens, int(command[1]), args.max_tokens)
+            print(json.dumps(figures), flush=True)
     llm.close()
 
 
