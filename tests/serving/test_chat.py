@@ -128,13 +128,16 @@ def test_stream_helper_final_completion(client: OpenAI) -> None:
     assert final.usage is not None and final.usage.completion_tokens > 0
 
 
+JSON_PROMPT = 'Reply with a JSON object with the key color, for example {"color": "red"}.'
+
+
 def test_json_object_output_parses(client: OpenAI) -> None:
     reply = client.chat.completions.create(
         model=MODEL,
         response_format={"type": "json_object"},
         max_tokens=200,
         temperature=0,
-        messages=[{"role": "user", "content": "Reply with a JSON object with the key color."}],
+        messages=[{"role": "user", "content": JSON_PROMPT}],
     )
     assert reply.choices[0].finish_reason == "stop"
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)

@@ -108,7 +108,7 @@ def test_json_object_format(client: OpenAI) -> None:
 
     resp = client.responses.create(
         model=MODEL,
-        input="Reply with a JSON object with the key color.",
+        input='Reply with a JSON object with the key color, for example {"color": "red"}.',
         text={"format": {"type": "json_object"}},
         max_output_tokens=200,
         temperature=0,
