@@ -20,6 +20,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicy.storage.checkpoint import WAL_KEEP_BYTES, WalCheckpointer
+
 T = TypeVar("T")
 
 
@@ -65,6 +67,7 @@ class Transactor:
         self._sqlite_path = url.database if url.get_backend_name() == "sqlite" else None
         self._thread: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
+        self._checkpointer: WalCheckpointer | None = None
 
     async def run(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
         if self._sqlite_path is None:
@@ -90,12 +93,28 @@ class Transactor:
             assert self._sqlite_path is not None
             Path(self._sqlite_path).parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self._sqlite_path, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
+            pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON")
+            for pragma in (*pragmas, "wal_autocheckpoint=0"):  # see aicy.storage.checkpoint
                 connection.execute(f"PRAGMA {pragma}")
+            connection.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
             self._connection = connection
+            self._checkpointer = WalCheckpointer(self._sqlite_path, self._restart_wal)
         return self._connection
 
+    def _restart_wal(self) -> None:
+        """Called by the checkpointer's thread: a restarting checkpoint between two hot transactions."""
+        thread = self._thread
+        if thread is not None:
+            thread.submit(self._restart_in_thread).result()
+
+    def _restart_in_thread(self) -> None:
+        if self._connection is not None:
+            WalCheckpointer.checkpoint(self._connection, "RESTART")
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._thread is not None:
             self._thread.submit(self._close_connection).result()
             self._thread.shutdown(wait=True)
