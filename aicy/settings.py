@@ -78,9 +78,9 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description=(
-            "Requests the embedded engine decodes at once, batched together; more wait in its queue. Each "
-            "holds a KV cache of `engine_context` tokens (about 180 MiB at 8192 for the default model: 1.6 GiB "
-            "in all at 8)."
+            "Requests the embedded engine decodes at once, batched together; more wait in its queue. "
+            "Each holds a KV cache of `engine_context` tokens (about 180 MiB at 8192 for the default "
+            "model: 1.6 GiB in all at 8)."
         ),
     )
     queue_deadline_seconds: float = Field(

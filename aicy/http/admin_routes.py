@@ -20,6 +20,7 @@ from aicy.serving.services import Services
 async def _admin(request: Request) -> Services:
     services = services_of(request)
     await authenticate_admin(request, services)
+    await services.billing.settled()  # balances and usage include every reply already sent
     return services
 
 

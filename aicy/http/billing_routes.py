@@ -20,6 +20,7 @@ async def subscription(request: Request) -> Response:
     """``hard_limit_usd`` is what the account can still spend (its available balance)."""
     services = services_of(request)
     principal = await authenticate(request, services)
+    await services.billing.settled()
     balance, reserved = await services.billing.balance(principal.account_id)
     available = (balance - reserved) / MICROS_PER_USD
     return json_response(
@@ -53,6 +54,7 @@ async def usage(request: Request) -> Response:
     def stamp(day: datetime.date) -> int:
         return int(datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp())
 
+    await services.billing.settled()
     spent = await services.billing.total_cost(principal.account_id, stamp(start), stamp(end))
     return json_response({"object": "list", "total_usage": spent / CENTS, "daily_costs": []})
 

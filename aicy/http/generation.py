@@ -16,7 +16,7 @@ from typing import Protocol
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicy.errors import AicyError
 from aicy.http.keepalive import padded, with_keepalive
@@ -33,6 +33,7 @@ class GenerationCall(Protocol):
     streaming: bool
     pending: PendingCall
     opened: OpenCall | None
+    outcome: str
 
     async def begin(self, admitted: str) -> None: ...
 
@@ -44,7 +45,7 @@ class GenerationCall(Protocol):
 
     def stream(self) -> AsyncIterator[bytes]: ...
 
-    async def complete(self) -> JSON: ...
+    async def complete(self, settle: bool = True) -> JSON: ...
 
 
 def queue_timeout(seconds: float) -> AicyError:
@@ -100,15 +101,30 @@ async def serve(request: Request, services: Services, call: GenerationCall) -> A
         await _begin(call, admitted)
         if not call.streaming:
             try:
-                reply = await unless_disconnected(request.receive, call.complete())
+                reply = await unless_disconnected(request.receive, call.complete(settle=False))
             except ClientGone:
                 return Response(status_code=CLIENT_CLOSED)
-            return Response(orjson.dumps(reply), headers=_headers(call), media_type="application/json")
+            return SettledAfterSending(orjson.dumps(reply), _headers(call), call)
         body = call.stream()
     stream = with_keepalive(
         body, settings.keepalive_seconds, heartbeat=call.heartbeat, heartbeat_every=settings.heartbeat_seconds
     )
     return EventStreamResponse(stream, _headers(call))
+
+
+class SettledAfterSending(Response):
+    """A JSON reply whose bill is settled once it is on its way (a thread hop less before the client has
+    it); settled also if sending fails. Reads of balances wait for it (``BillingStore.settled``)."""
+
+    def __init__(self, body: bytes, headers: dict[str, str], call: GenerationCall) -> None:
+        super().__init__(body, headers=headers, media_type="application/json")
+        self._call = call
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._call.pending.meter.settle(self._call.outcome)
 
 
 async def _wait_in_grace(call: GenerationCall, grace: float) -> tuple[str | None, asyncio.Task[str] | None]:

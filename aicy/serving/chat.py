@@ -40,6 +40,7 @@ class ChatCall:
     pending: PendingCall
     opened: OpenCall | None = None
     source: ChatSource | None = None
+    outcome: str = "completed"  # how a completed reply is settled (see ``complete``)
 
     @property
     def meter(self) -> Any:
@@ -85,7 +86,9 @@ class ChatCall:
             await self.pending.meter.settle(status)
         yield tail
 
-    async def complete(self) -> JSON:
+    async def complete(self, settle: bool = True) -> JSON:
+        """The reply. A failure is always settled here; a success only with ``settle`` (otherwise the
+        caller settles it with ``outcome`` once the reply is sent)."""
         assert self.source is not None
         status = "failed"
         try:
@@ -96,7 +99,8 @@ class ChatCall:
             status = "client_closed"
             raise
         finally:
-            await self.pending.meter.settle(status)
+            if settle or status != "completed":
+                await self.pending.meter.settle(status)
 
 
 def _relay_body(body: JSON, streaming: bool) -> Any:

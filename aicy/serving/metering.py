@@ -121,19 +121,19 @@ class Meter:
             return
         self.settled = True
         self._done()
-        await asyncio.shield(self._settle(status))
-
-    async def _settle(self, status: str) -> None:
         usage, estimated = self.final_usage()
         produced = usage.output_tokens > 0 or self.tracker.outputs > 0
         owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
-        line = self._line(usage, estimated, status)
+        # Counted before the thread hop: the client may already have the reply and be sending the next one.
+        self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
+        await asyncio.shield(self._settle(Settlement(owed, self._line(usage, estimated, status))))
+
+    async def _settle(self, settlement: Settlement) -> None:
         try:
-            await self.billing.settle(self.reservation_id, Settlement(owed, line))
+            await self.billing.settle(self.reservation_id, settlement)
         except Exception:
             # The reservation row stays open; recovery at the next start releases it.
             log.exception("settling %s failed", self.reservation_id)
-        self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
 
     def _line(self, usage: Usage, estimated: bool, status: str) -> dict[str, Any]:
         now = time.monotonic()

@@ -50,6 +50,7 @@ class ResponseCall:
     encoder: responses.ResponsesEncoder
     opened: OpenCall | None = None
     source: TranslatedResponses | RelayedResponses | None = None
+    outcome: str = "completed"  # how a finished response is settled (see ``complete``)
     opened_early: bool = False
     output_started: bool = False
 
@@ -115,19 +116,24 @@ class ResponseCall:
         for chunk in closing:
             yield chunk
 
-    async def complete(self) -> JSON:
+    async def complete(self, settle: bool = True) -> JSON:
+        """The response. A failure is always settled here; a finished response only with ``settle``
+        (otherwise the caller settles it with ``outcome`` once the reply is sent)."""
         assert self.source is not None
         status = "failed"
+        finished = False
         try:
             response = await self.source.response()
             status = str(response.get("status") or "completed")
             await self._save(response)
+            finished, self.outcome = True, status
             return response
         except asyncio.CancelledError:
             status = "client_closed"
             raise
         finally:
-            await self.pending.meter.settle(status)
+            if settle or not finished:
+                await self.pending.meter.settle(status)
 
 
 async def _history(

@@ -7,6 +7,7 @@ zero through a reservation; a reservation is settled or released exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -160,6 +161,7 @@ class BillingStore:
     def __init__(self, engine: AsyncEngine, transactor: Transactor | None = None) -> None:
         self.engine = engine
         self.tx = transactor or Transactor(engine)
+        self._settling: set[asyncio.Future[None]] = set()
 
     async def reserve(
         self,
@@ -178,7 +180,19 @@ class BillingStore:
 
     async def settle(self, reservation_id: str, settlement: Settlement | None) -> bool:
         """Charge (at most the reserved amount) and write the usage line; ``None`` releases. Once only."""
-        return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.add(done)
+        try:
+            return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement))
+        finally:
+            self._settling.discard(done)
+            done.set_result(None)
+
+    async def settled(self) -> None:
+        """Wait for the settlements under way. A non-streaming reply is sent before its settlement ends;
+        reads of balances and usage wait here, so a client that asks right after a reply sees its charge."""
+        if self._settling:
+            await asyncio.gather(*self._settling)
 
     async def recover(self, node: str) -> int:
         """Release every reservation this node left open when it stopped (the documented crash rule)."""
