@@ -4,8 +4,9 @@
    give the path's saturation throughput without burying a slow gateway under a huge backlog.
 2. Ladder: offer fixed fractions of it, lowest first (then 1.2 times more while rates still pass), until a
    rate fails the looser target.
-3. Refine: bisect between the highest passing and the lowest failing rate, for each target. A rate that
-   passes above one that failed does not count (noise); capacity is the highest rate below every failure.
+3. Refine: bisect between the highest passing and the lowest failing rate, for each target, never below the
+   first rung. A rate that passes above one that failed does not count (noise); capacity is the highest
+   rate below every failure (0 when the first rung fails).
 
 Two readings of "p99 under 50 ms over a 20 ms mock delay" are reported from the same points: p99 <= 50 ms
 in total (``total``), and p99 <= 20 + 50 ms (``added``). A rate passes a target when its p99 is within it,
@@ -127,10 +128,13 @@ def find_capacity(target: Target, body: Path, plan: CapacityPlan, log: Log = pri
         capacity.points.append(point)
         if not point.passes["added"]:
             break
+    floor = plan.fractions[0] * capacity.saturation_rate
     for name in plan.targets_ms:
         for _ in range(plan.refine_steps):
             low, high = capacity.max_rate(name), capacity.lowest_failure(name)
-            if high is None or high - low < 0.03 * high:
+            # Never below the ladder's first rung: a path that fails there has no capacity worth the name,
+            # and at a request or two per second wrk's idle connections get closed by the server (errors).
+            if high is None or high - low < 0.03 * high or high <= floor:
                 break
             capacity.points.append(_measure(target, body, (low + high) / 2, plan, log))
     return capacity
