@@ -1,0 +1,62 @@
+"""SQLite transactions run on the loop; on the waiting thread while another writer holds the lock."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from aicy.storage.tx import Transactor, Tx
+
+
+def insert(value: int) -> Any:
+    def fn(tx: Tx) -> int:
+        tx.execute("INSERT INTO t (v) VALUES (:v)", {"v": value})
+        return threading.get_ident()
+
+    return fn
+
+
+def test_a_transaction_runs_on_the_loop_and_waits_elsewhere_for_a_lock(tmp_path: Path) -> None:
+    path = tmp_path / "tx.db"
+    setup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE t (v INTEGER)")
+
+    async def scenario() -> tuple[int, int, int, int, float]:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        transactor = Transactor(engine)
+        loop_thread = threading.get_ident()
+        try:
+            free = await transactor.run(insert(1))
+            setup.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.3 s
+            setup.execute("INSERT INTO t (v) VALUES (2)")
+            threading.Timer(0.3, lambda: setup.execute("COMMIT")).start()
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            started = time.monotonic()
+            locked = await transactor.run(insert(3))
+            waited = time.monotonic() - started
+            ticker.cancel()
+            return loop_thread, free, locked, ticks, waited
+        finally:
+            transactor.close()
+            await engine.dispose()
+
+    loop_thread, free, locked, ticks, waited = asyncio.run(scenario())
+    assert free == loop_thread  # no lock held: on the loop itself
+    assert locked != loop_thread and waited >= 0.25  # waited for the lock on the worker thread ...
+    assert ticks >= 10  # ... while the loop went on serving
+    assert [v for (v,) in sqlite3.connect(path).execute("SELECT v FROM t ORDER BY rowid")] == [1, 2, 3]
