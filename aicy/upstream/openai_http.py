@@ -8,6 +8,7 @@ try the next channel. Later failures surface as errors inside the stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -31,6 +32,7 @@ from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, 
 log = logging.getLogger("aicy.upstream")
 
 PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
+DRAIN_SECONDS = 1.0  # after ``[DONE]``, how long to wait for the end of the body so the connection is reused
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
@@ -49,6 +51,7 @@ class UpstreamReply:
     decoder: sse.SSEDecoder = field(default_factory=sse.SSEDecoder)
     pending: deque[tuple[str | None, str]] = field(default_factory=deque)
     chunks: AsyncIterator[bytes] | None = None
+    ended: bool = False  # the stream said ``[DONE]`` (or ended): what is left is the body's last bytes
 
     async def read_more(self) -> bool:
         """Read until at least one more event is pending; False at the end of the stream."""
@@ -57,6 +60,7 @@ class UpstreamReply:
             try:
                 chunk = await anext(self.chunks)
             except StopAsyncIteration:
+                self.ended = True
                 return False
             self.pending.extend(self.decoder.feed(chunk))
         return True
@@ -67,6 +71,7 @@ class UpstreamReply:
             while self.pending or await self.read_more():
                 _, data = self.pending.popleft()
                 if data.startswith("[DONE]"):
+                    self.ended = True
                     yield None
                     return
                 payload = orjson.loads(data)
@@ -85,6 +90,15 @@ class UpstreamReply:
         return body
 
     async def close(self) -> None:
+        """Give the connection back for the next request when the stream ended well (reading its last bytes,
+        the chunked terminator, first): a new connection costs the next request ~3 ms here. A stream cut
+        short closes it."""
+        if self.streaming and self.ended:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await asyncio.wait_for(self.response.content.read(), DRAIN_SECONDS)
+            if self.response.content.at_eof():
+                self.response.release()
+                return
         self.response.close()
 
 

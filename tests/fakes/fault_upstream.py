@@ -8,6 +8,8 @@ Each request takes the next action from the queue set by ``POST /control`` (defa
   400      a context_length_exceeded error (the customer's own problem: no failover)
   stall    wait ``stall`` seconds before answering
   cut      stream a few chunks, then drop the connection
+  slow-end a normal stream whose body ends 50 ms after ``[DONE]`` (as a distant upstream's last packet may)
+Each recorded request carries ``peer``, the client's port: the same port means a reused connection.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ async def _chat_stream(model: str, action: str, gap: float = 0.01) -> AsyncItera
     }
     yield b"data: " + json.dumps(usage).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
+    if action == "slow-end":
+        await asyncio.sleep(0.05)
 
 
 def _chat_body(model: str, action: str) -> dict[str, Any]:
@@ -263,7 +267,8 @@ def build_app(state: FaultState) -> Starlette:
     async def handle(request: Request) -> Response:
         body = await request.json()
         api = "chat" if request.url.path.endswith("/chat/completions") else "responses"
-        state.requests.append({"api": api, "body": body, "headers": dict(request.headers)})
+        peer = request.client.port if request.client else None
+        state.requests.append({"api": api, "body": body, "headers": dict(request.headers), "peer": peer})
         action = state.next_action()
         if action in ("429", "500", "401", "403"):
             return _error(int(action), "injected")

@@ -140,3 +140,15 @@ def test_repeated_failures_open_the_breaker(
         assert _served_by(client, routes) == "upstream-second"
     assert operator.health(f"first-{routes}")["state"] in ("open", "half_open")
     assert operator.health(f"first-{routes}")["consecutive_failures"] >= 3
+
+
+def test_a_finished_stream_gives_its_connection_back(
+    client: OpenAI, routes: str, first: FaultUpstream
+) -> None:
+    """After ``[DONE]`` aicy reads the body's last bytes, so the next request reuses the connection (a new
+    TLS connection to a real upstream costs tens of milliseconds)."""
+    first.queue("slow-end", "slow-end", "slow-end")
+    for _ in range(3):
+        list(client.chat.completions.create(model=routes, messages=MESSAGES, stream=True))
+    peers = [r["peer"] for r in first.requests]
+    assert len(peers) == 3 and len(set(peers)) == 1
