@@ -1,8 +1,9 @@
 """Streaming replies that stop the producer the moment the client goes away.
 
 Like Starlette's streaming response, the body is sent while a second task listens for
-``http.disconnect``; whichever finishes first cancels the other, and the body iterator is always closed,
-so the backend stops generating and its ``finally`` blocks run.
+``http.disconnect``; a disconnect cancels the sending task, and the body iterator is always closed, so the
+backend stops generating and its ``finally`` blocks run. (Plain asyncio rather than an anyio task group:
+the group cost ~0.3 ms before the first byte of every stream.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
 from typing import TypeVar
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 T = TypeVar("T")
@@ -49,29 +49,34 @@ class EventStreamResponse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        writer = asyncio.current_task()
+        assert writer is not None
+        state = {"writing": True, "gone": False}
+
+        async def listen() -> None:
+            await wait_for_disconnect(receive)
+            if state["writing"]:
+                state["gone"] = True
+                writer.cancel()
+
+        listener = asyncio.ensure_future(listen())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": raw})
-            async with anyio.create_task_group() as group:
-
-                async def write() -> None:
-                    async for chunk in self.body:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    group.cancel_scope.cancel()
-
-                async def listen() -> None:
-                    await wait_for_disconnect(receive)
-                    group.cancel_scope.cancel()
-
-                group.start_soon(write)
-                group.start_soon(listen)
+            async for chunk in self.body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            writer.uncancel()  # the client left: that ends the response, not the server's task
         except OSError:
             pass
         finally:
+            state["writing"] = False
+            listener.cancel()
             aclose = getattr(self.body, "aclose", None)
             if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+                await asyncio.shield(aclose())
 
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
