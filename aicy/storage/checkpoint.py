@@ -2,16 +2,16 @@
 
 SQLite's automatic checkpoint runs inside a committing transaction: every ~1,000 WAL pages one request's
 reservation or settlement also copies 4 MB of WAL into the database and fsyncs it (10–15 ms here, about one
-request in a hundred: the whole p99). The hot connection turns it off, and this thread checkpoints instead
+request in a hundred: the whole p99). aicy's connections turn it off, and this thread checkpoints instead
 with a connection of its own, ten times a second:
 
 1. a passive checkpoint copies and syncs what the WAL holds without blocking anyone; under steady writes it
    never catches up with the last frame, so on its own SQLite would never start the WAL over;
 2. then, once the WAL holds more than ``WAL_RESTART_BYTES``, ``restart`` runs a restarting checkpoint on the
-   hot connection's own thread, between two transactions: it copies the frames written during the passive
-   one (a few milliseconds at full load) and the next write starts the WAL from its beginning again. The
-   WAL is large so that this happens every few seconds at most. (Run from here, the restart would make the
-   hot connection wait in SQLite's busy handler, which sleeps 1, 2, 5… ms: ~9 ms.)
+   Transactor's worker thread: it copies the frames written during the passive one (a few milliseconds at
+   full load), transactions on the event loop meanwhile find the database busy and queue up behind it on
+   that thread (instead of sleeping in SQLite's busy handler, 1, 2, 5… ms), and the next write starts the
+   WAL from its beginning again. The WAL is large so that this happens every few seconds at most.
 """
 
 from __future__ import annotations
