@@ -17,7 +17,6 @@ from typing import Any
 
 import llama_cpp
 from llama_cpp._internals import LlamaModel
-from llama_cpp.llama_grammar import LlamaGrammar
 
 from aicy.engine.context import ContextShape
 from aicy.engine.jobs import EngineFinish, EngineJob, EngineResult, EngineStats, Sampling
@@ -71,7 +70,7 @@ class LlamaEngine:
                 eos_token=self.vocab.token_text(self._model.token_eos()),
             )
             self.stats = EngineStats()
-            self._grammars: dict[str, LlamaGrammar] = {}
+            self._grammars: dict[str, None] = {}  # texts llama.cpp parsed, oldest first
             shape = ContextShape(n_ctx_seq=n_ctx, n_seq_max=n_seq_max, n_batch=n_batch, n_threads=n_threads)
             self._scheduler = Scheduler(self._model, self.vocab, shape, self.stats, prefix_cache=prefix_cache)
         except BaseException:
@@ -85,24 +84,23 @@ class LlamaEngine:
     def tokenize_chat(self, turns: list[dict[str, Any]]) -> list[int]:
         return self.vocab.tokenize(self.template.render(turns))
 
-    def grammar(self, gbnf: str) -> LlamaGrammar:
+    def check_grammar(self, gbnf: str) -> None:
         """Check (once per text) that llama.cpp parses a GBNF grammar; raises ValueError if it does not.
 
         Each job gets its own grammar sampler (it holds the job's position in the grammar); this only
         refuses a bad grammar before the job is queued."""
-        cached = self._grammars.get(gbnf)
-        if cached is None:
-            llama_cpp.llama_sampler_free(grammar_sampler(self.vocab.pointer, gbnf))
-            if len(self._grammars) >= _GRAMMAR_CACHE_SIZE:
-                self._grammars.pop(next(iter(self._grammars)))
-            cached = self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
-        return cached
+        if gbnf in self._grammars:
+            return
+        llama_cpp.llama_sampler_free(grammar_sampler(self.vocab.pointer, gbnf))
+        if len(self._grammars) >= _GRAMMAR_CACHE_SIZE:
+            self._grammars.pop(next(iter(self._grammars)))
+        self._grammars[gbnf] = None
 
     def _check(self, job: EngineJob) -> None:
         if not 0 < len(job.prompt) <= self.n_ctx:
             raise ValueError(f"a prompt of {len(job.prompt)} tokens does not fit a context of {self.n_ctx}")
         if job.sampling.grammar:
-            self.grammar(job.sampling.grammar)
+            self.check_grammar(job.sampling.grammar)
 
     async def run(self, job: EngineJob) -> AsyncGenerator[str | EngineResult, None]:
         """Yield text pieces, then one EngineResult. Closing the iterator cancels the job."""

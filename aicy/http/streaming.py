@@ -51,12 +51,13 @@ class EventStreamResponse:
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         writer = asyncio.current_task()
         assert writer is not None
-        state = {"writing": True, "gone": False}
+        writing, gone = True, False
 
         async def listen() -> None:
+            nonlocal gone
             await wait_for_disconnect(receive)
-            if state["writing"]:
-                state["gone"] = True
+            if writing:
+                gone = True
                 writer.cancel()
 
         listener = asyncio.ensure_future(listen())
@@ -66,13 +67,13 @@ class EventStreamResponse:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not state["gone"]:
+            if not gone:
                 raise
             writer.uncancel()  # the client left: that ends the response, not the server's task
         except OSError:
             pass
         finally:
-            state["writing"] = False
+            writing = False
             listener.cancel()
             aclose = getattr(self.body, "aclose", None)
             if aclose is not None:

@@ -52,14 +52,13 @@ class KeyInput(BaseModel):
         return value
 
     def policy(self) -> KeyPolicy:
-        micros = _micros
         return KeyPolicy(
             expires_at=self.expires_at,
             models=tuple(self.models) if self.models is not None else None,
             ips=tuple(self.ips) if self.ips is not None else None,
-            spend_limit=micros(self.spend_limit),
-            spend_limit_daily=micros(self.spend_limit_daily),
-            spend_limit_monthly=micros(self.spend_limit_monthly),
+            spend_limit=_micros(self.spend_limit),
+            spend_limit_daily=_micros(self.spend_limit_daily),
+            spend_limit_monthly=_micros(self.spend_limit_monthly),
             rpm=self.rpm,
             tpm=self.tpm,
             shared=self.shared,

@@ -65,10 +65,11 @@ def _transaction(connection: sqlite3.Connection, fn: Callable[[Tx], T], write: b
     connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
     try:
         result = fn(_SqliteTx(connection))
+        connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # also when COMMIT itself failed: the connection is reused
+            connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
     return result
 
 
@@ -94,18 +95,26 @@ class Transactor:
         if self._sqlite_path is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(lambda sync: fn(_AlchemyTx(sync)))
-        if self._inline is None:
-            self._inline = self._open(busy_timeout_ms=0)
+        inline = self._inline or self._start()
         try:
-            return _transaction(self._inline, fn, write)
+            return _transaction(inline, fn, write)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 raise
         return await asyncio.get_running_loop().run_in_executor(self._worker(), self._in_thread, fn, write)
 
+    def _start(self) -> sqlite3.Connection:
+        """The loop's connection, the worker thread and the checkpointer, once, on the loop's thread (the
+        checkpointer's thread uses the worker too, so nothing here is created lazily from two threads)."""
+        assert self._sqlite_path is not None
+        Path(self._sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aicy-sqlite")
+        inline = self._inline = self._open(busy_timeout_ms=0)
+        self._checkpointer = WalCheckpointer(self._sqlite_path, self._restart_wal)
+        return inline
+
     def _worker(self) -> ThreadPoolExecutor:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aicy-sqlite")
+        assert self._thread is not None
         return self._thread
 
     def _in_thread(self, fn: Callable[[Tx], T], write: bool) -> T:
@@ -118,7 +127,6 @@ class Transactor:
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
         assert self._sqlite_path is not None
-        Path(self._sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self._sqlite_path, isolation_level=None, check_same_thread=False)
         pragmas = (
             "journal_mode=WAL",
@@ -128,8 +136,6 @@ class Transactor:
         )
         for pragma in (*pragmas, "wal_autocheckpoint=0", f"journal_size_limit={WAL_KEEP_BYTES}"):
             connection.execute(f"PRAGMA {pragma}")  # no automatic checkpoints: see aicy.storage.checkpoint
-        if self._checkpointer is None:
-            self._checkpointer = WalCheckpointer(self._sqlite_path, self._restart_wal)
         return connection
 
     def _restart_wal(self) -> None:
