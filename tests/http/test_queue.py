@@ -83,6 +83,7 @@ def _key(server: AicyProcess, account: str) -> str:
 def _busy(server: AicyProcess, key: str, upstream: FaultUpstream, seconds: float) -> threading.Thread:
     """Occupy the only slot of q1 for about ``seconds``."""
     upstream.state.delay = seconds
+    seen = len(upstream.requests)
 
     def hold() -> None:
         httpx.post(
@@ -94,8 +95,8 @@ def _busy(server: AicyProcess, key: str, upstream: FaultUpstream, seconds: float
 
     thread = threading.Thread(target=hold)
     thread.start()
-    for _ in range(100):
-        if server.health()["queues"]["one"]["in_use"] == 1:
+    for _ in range(250):  # the upstream has the request (and has read the delay), so the slot stays taken
+        if len(upstream.requests) > seen and server.health()["queues"]["one"]["in_use"] == 1:
             break
         time.sleep(0.02)
     upstream.state.delay = 0.0
