@@ -134,7 +134,11 @@ async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str
         else:
             many = await _concurrent(session, target, body, plan)
             ceilings = [raw.batched(plan.concurrent) for _ in range(plan.concurrent_rounds)]
-    through = {**_summary(aicy_runs), f"concurrent_{plan.concurrent}": many}
+    through = {
+        **_summary(aicy_runs),
+        f"concurrent_{plan.concurrent}": many,
+        "peak_rss_mib": _peak_rss(target),
+    }
     direct = {**raw.info, **_summary(raw_runs)}
     if "skipped" not in many:
         direct[f"batched_{plan.concurrent}"] = {
@@ -142,6 +146,18 @@ async def _measure(raw: RawEngine, target: Target, plan: EnginePlan) -> dict[str
             "rounds": ceilings,
         }
     return {"raw": direct, "aicy": through, "aicy_over_raw": _compare(direct, through)}
+
+
+def _peak_rss(target: Target) -> float | None:
+    """The aicy server's peak resident memory so far (its KV caches are allocated at start), from /proc."""
+    if target.service is None:
+        return None
+    try:
+        status = Path(f"/proc/{target.service.process.pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return rounded(kib / 1024, 1) if kib is not None else None
 
 
 def _busy(what: str, plan: EnginePlan) -> Unavailable:

@@ -120,6 +120,7 @@ def engine_table(engine: dict[str, Any]) -> str:
         ),
         (f"Time to first token p50, {n} concurrent streams", None, many.get("ttft_p50_ms"), "ms"),
         (f"Time to first token max, {n} concurrent streams", None, many.get("ttft_max_ms"), "ms"),
+        ("Peak resident memory of the aicy server", None, aicy.get("peak_rss_mib"), "MiB"),
     ]
     lines = ["| Figure | unit | raw llama-cpp-python | aicy | aicy/raw |", "|---|---|---:|---:|---:|"]
     for label, r, a, unit in rows:
