@@ -6,6 +6,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
+# llama.cpp is built for the CPU it finds. Some VMs advertise AMX but fault on its instructions (seen here:
+# SIGILL in llama.cpp's AMX kernels on a Firecracker guest whose CPU lists amx_tile), so on x86-64 it is
+# built without AMX. pip caches the built wheel: after changing these flags, `pip cache remove llama_cpp_python`.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+endif
+BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS) $(CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS) $(CXXFLAGS)"
+
 .PHONY: run test check lint types clean help
 
 help:
@@ -19,11 +27,11 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PIP) install -e .
+	$(BUILD_ENV) $(PIP) install -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PIP) install -e '.[test]'
+	$(BUILD_ENV) $(PIP) install -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

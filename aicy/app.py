@@ -12,8 +12,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
@@ -24,8 +23,8 @@ from aicy.errors import AicyError
 from aicy.http import errors
 from aicy.http.admin_routes import admin_routes
 from aicy.http.billing_routes import billing_routes
-from aicy.http.middleware import RequestIdMiddleware
-from aicy.http.routes import routes
+from aicy.http.edge import Edge
+from aicy.http.routes import direct_routes, routes
 from aicy.routing.catalog import Catalog, embedded_model
 from aicy.routing.router import Router
 from aicy.serving.admission import Admission
@@ -72,7 +71,7 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -> Starlette:
+def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = create_engine(settings.resolved_database_url)
@@ -138,23 +137,13 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             transactor.close()
             await db.dispose()
 
-    return Starlette(
+    starlette = Starlette(
         routes=[*routes(), *billing_routes(), *admin_routes()],
         lifespan=lifespan,
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["*"],
-                allow_headers=["*"],
-                expose_headers=["x-request-id", "x-aicy-model", "x-aicy-upstream-model"],
-                max_age=86400,
-            ),
-        ],
         exception_handlers={
             AicyError: errors.on_aicy_error,
             HTTPException: errors.on_http_error,
             Exception: errors.on_unexpected,
         },
     )
+    return Edge(starlette, direct_routes())

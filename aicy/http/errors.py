@@ -15,18 +15,19 @@ log = logging.getLogger("aicy.http")
 REQUEST_ID_KEY = "aicy.request_id"
 
 
-def render(error: AicyError, request_id: str | None = None) -> Response:
-    headers = dict(error.headers)
-    if request_id:
-        headers["x-request-id"] = request_id
+def render(error: AicyError) -> Response:
+    """The error's reply (the edge adds the request id to every reply)."""
     return Response(
-        orjson.dumps(error.body()), status_code=error.status, headers=headers, media_type="application/json"
+        orjson.dumps(error.body()),
+        status_code=error.status,
+        headers=dict(error.headers),
+        media_type="application/json",
     )
 
 
 async def on_aicy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AicyError)
-    return render(exc, request.scope.get(REQUEST_ID_KEY))
+    return render(exc)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -42,10 +43,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         error = AicyError(str(exc.detail), status=exc.status_code, type="invalid_request_error")
-    return render(error, request.scope.get(REQUEST_ID_KEY))
+    return render(error)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     error = ServerError("The server had an error while processing your request. Sorry about that!")
-    return render(error, request.scope.get(REQUEST_ID_KEY))
+    return render(error)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from aicy.http.auth import authenticate, client_ip
 from aicy.http.body import read_json_sized
+from aicy.http.edge import Endpoint
 from aicy.http.errors import REQUEST_ID_KEY
 from aicy.http.generation import serve
 from aicy.serving import chat, models, responses
@@ -86,6 +87,11 @@ async def health(request: Request) -> Response:
     stats = asdict(engine.stats) if engine is not None else None
     queues = services_of(request).admission.snapshot()
     return json_response({"status": "ok", "engine": stats, "queues": queues})
+
+
+def direct_routes() -> dict[tuple[str, str], Endpoint]:
+    """The generation routes, which the edge serves without Starlette's router (see ``aicy.http.edge``)."""
+    return {("POST", "/v1/chat/completions"): chat_completions, ("POST", "/v1/responses"): create_response}
 
 
 def routes() -> list[Route]:

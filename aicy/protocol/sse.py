@@ -31,20 +31,37 @@ class SSEDecoder:
         self._buffer = b""
         self._event: str | None = None
         self._data: list[str] = []
+        self._after_cr = False  # the last read ended in CR: an LF opening the next one belongs to it
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
-        self._buffer += chunk
+        """The events completed by ``chunk``. Lines are found by offset and the buffer is cut once per
+        call: an upstream that sends a whole reply in one read (hundreds of lines) costs linear time."""
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the second half of a CRLF split between reads
+        self._after_cr = False
+        buffer = self._buffer + chunk if self._buffer else chunk
         out: list[tuple[str | None, str]] = []
+        start = 0
+        carriage = buffer.find(b"\r")
         while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                return out
-            end, width = cut
-            line = self._buffer[:end].decode("utf-8", errors="replace")
-            self._buffer = self._buffer[end + width :]
-            dispatched = self._line(line)
+            if carriage != -1 and carriage < start:
+                carriage = buffer.find(b"\r", start)
+            newline = buffer.find(b"\n", start)
+            if carriage == -1 or (newline != -1 and newline < carriage):
+                if newline == -1:
+                    break
+                end, following = newline, newline + 1
+            elif carriage + 1 == len(buffer):
+                end, following, self._after_cr = carriage, carriage + 1, True
+            else:
+                end = carriage
+                following = carriage + (2 if buffer[carriage + 1] == 0x0A else 1)
+            dispatched = self._line(buffer[start:end].decode("utf-8", errors="replace"))
+            start = following
             if dispatched is not None:
                 out.append(dispatched)
+        self._buffer = buffer[start:]
+        return out
 
     def _line(self, line: str) -> tuple[str | None, str] | None:
         if not line:
@@ -62,14 +79,3 @@ class SSEDecoder:
         elif name == "event":
             self._event = value
         return None
-
-
-def _line_end(buffer: bytes) -> tuple[int, int] | None:
-    """Where the first line ends and how wide its terminator is; None while the line is incomplete."""
-    newline = buffer.find(b"\n")
-    carriage = buffer.find(b"\r")
-    if carriage == -1 or (newline != -1 and newline < carriage):
-        return (newline, 1) if newline != -1 else None
-    if carriage + 1 == len(buffer):
-        return None  # a CR at the end may be the first half of CRLF
-    return carriage, 2 if buffer[carriage + 1] == 0x0A else 1
