@@ -102,6 +102,32 @@ def test_cors_preflight_is_answered(aicy: AicyProcess) -> None:
     assert "x-stainless-retry-count" in reply.headers["access-control-allow-headers"].lower()
 
 
+@pytest.mark.parametrize("path", ["/chat/completions", "/models"])
+def test_browser_replies_carry_cors_headers_and_one_request_id(
+    aicy: AicyProcess, api_key: str, path: str
+) -> None:
+    """Generation routes are served by the edge itself, the others through Starlette: both get the same
+    headers, on success and on error, and the request id appears once."""
+    origin = {"Origin": "https://chat.example"}
+    if path == "/models":
+        replies = [
+            httpx.get(f"{aicy.base_url}{path}", headers={**origin, **_auth(api_key)}),
+            httpx.get(f"{aicy.base_url}{path}", headers=origin),
+        ]
+    else:
+        replies = [
+            httpx.post(f"{aicy.base_url}{path}", json=CHAT, headers={**origin, **_auth(api_key)}),
+            httpx.post(f"{aicy.base_url}{path}", json=CHAT, headers=origin),
+        ]
+    assert [r.status_code for r in replies] == [200, 401]
+    for reply in replies:
+        assert reply.headers["access-control-allow-origin"] == "*"
+        assert "x-request-id" in reply.headers["access-control-expose-headers"]
+        assert len(reply.headers.get_list("x-request-id")) == 1
+    without_origin = httpx.get(f"{aicy.base_url}/models", headers=_auth(api_key))
+    assert "access-control-allow-origin" not in without_origin.headers
+
+
 def test_x_api_key_header_is_accepted(aicy: AicyProcess, api_key: str) -> None:
     reply = httpx.get(f"{aicy.base_url}/models", headers={"x-api-key": api_key})
     assert reply.status_code == 200
