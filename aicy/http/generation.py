@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicy.errors import AicyError
-from aicy.http.keepalive import padded, with_keepalive
+from aicy.http.keepalive import KeepAlive, once, padding
 from aicy.http.streaming import PADDED_JSON_HEADERS, ClientGone, EventStreamResponse, unless_disconnected
 from aicy.serving.admission import QueueDeadline
 from aicy.serving.calls import OpenCall, PendingCall
@@ -94,7 +94,7 @@ async def serve(request: Request, services: Services, call: GenerationCall) -> A
         admitted, waiting = await _wait_in_grace(call, settings.nonstream_grace_seconds)
         if waiting is not None:
             work = _committed_body(call, waiting, settings.queue_deadline_seconds)
-            return EventStreamResponse(padded(work, settings.keepalive_seconds), PADDED_JSON_HEADERS)
+            return EventStreamResponse(once(work), PADDED_JSON_HEADERS, padding(settings.keepalive_seconds))
     if admitted is None:
         body = _queued_stream(call, settings.queue_deadline_seconds)
     else:
@@ -106,10 +106,10 @@ async def serve(request: Request, services: Services, call: GenerationCall) -> A
                 return Response(status_code=CLIENT_CLOSED)
             return SettledAfterSending(orjson.dumps(reply), _headers(call), call)
         body = call.stream()
-    stream = with_keepalive(
-        body, settings.keepalive_seconds, heartbeat=call.heartbeat, heartbeat_every=settings.heartbeat_seconds
+    keepalive = KeepAlive(
+        settings.keepalive_seconds, heartbeat=call.heartbeat, heartbeat_every=settings.heartbeat_seconds
     )
-    return EventStreamResponse(stream, _headers(call))
+    return EventStreamResponse(body, _headers(call), keepalive)
 
 
 class SettledAfterSending(Response):
