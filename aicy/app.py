@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import aiohttp
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
@@ -40,6 +39,7 @@ from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.embedded import EmbeddedBackend
+from aicy.upstream.http1 import Http1Client
 
 log = logging.getLogger("aicy")
 
@@ -89,7 +89,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 embedded_model(settings.engine_context, settings.engine_max_output_tokens),
                 EmbeddedBackend(engine),
             )
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        http = Http1Client()
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
         sync = CatalogSync(admin, router, http, admission)

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-import aiohttp
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +30,7 @@ from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.upstream.http1 import Http1Client
 
 T = TypeVar("T")
 
@@ -447,8 +447,11 @@ def channels_test(name: str, model: Annotated[str | None, typer.Option(help="Mod
 
     async def work(s: Stores) -> dict[str, Any]:
         channel = await s.catalog.channel(name)
-        async with aiohttp.ClientSession() as client:
+        client = Http1Client()
+        try:
             return await try_channel(channel, client, model)
+        finally:
+            await client.close()
 
     result = run(work)
     console.print_json(json.dumps(result))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from aicy.errors import AicyError, InvalidRequest, NotFound
@@ -18,6 +17,7 @@ from aicy.routing.health import Breaker
 from aicy.storage.catalog import CatalogStore
 from aicy.types import JSON
 from aicy.upstream.failures import UpstreamFailure
+from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import HttpBackend
 
 SEED_FLAG = "catalog_seeded_v1"
@@ -133,7 +133,7 @@ class CatalogAdmin:
             raise NotFound(f"No channel named '{name}'.", code="channel_not_found")
 
 
-async def try_channel(channel: Channel, client: aiohttp.ClientSession, model_id: str | None = None) -> JSON:
+async def try_channel(channel: Channel, client: Http1Client, model_id: str | None = None) -> JSON:
     """Send one small real request through the channel and time it."""
     model = model_id or next(iter(channel.models), None)
     if model is None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
-
 from aicy.routing.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
+from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import TRANSPORT_ERRORS, HttpBackend
 
 log = logging.getLogger("aicy.catalog")
@@ -18,7 +17,7 @@ log = logging.getLogger("aicy.catalog")
 
 class CatalogSync:
     def __init__(
-        self, admin: CatalogAdmin, router: Router, client: aiohttp.ClientSession, admission: Admission
+        self, admin: CatalogAdmin, router: Router, client: Http1Client, admission: Admission
     ) -> None:
         self.admin = admin
         self.admission = admission
@@ -65,15 +64,19 @@ class CatalogSync:
 async def probe_once(backend: HttpBackend) -> bool:
     channel = backend.channel
     headers = {k: v for k, v in backend.headers(False).items() if k != "content-type"}
-    timeout = aiohttp.ClientTimeout(total=channel.connect_timeout + 5, connect=channel.connect_timeout)
     try:
-        async with backend.client.get(
-            channel.base_url.rstrip("/") + "/models", headers=headers, timeout=timeout
-        ) as reply:
-            status = reply.status
+        reply = await backend.client.request(
+            "GET",
+            channel.base_url.rstrip("/") + "/models",
+            headers=headers,
+            connect_timeout=channel.connect_timeout,
+            read_timeout=channel.connect_timeout + 5,
+        )
     except TRANSPORT_ERRORS as exc:
         backend.breaker.record_failure(f"probe: {type(exc).__name__}")
         return False
+    status = reply.status
+    reply.close()
     if status < 400 or status in (404, 405):
         backend.breaker.record_success()
         log.info("channel %s is back in rotation", channel.name)

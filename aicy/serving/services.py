@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.accounting.key_cache import KeyCache
@@ -18,6 +17,7 @@ from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
+from aicy.upstream.http1 import Http1Client
 
 
 @dataclass(slots=True)
@@ -28,7 +28,7 @@ class Services:
     responses: ResponseStore
     router: Router
     catalog: CatalogAdmin
-    http: aiohttp.ClientSession
+    http: Http1Client
     billing: BillingStore
     limiter: RateLimiter
     leaks: LeakDetector
