@@ -74,6 +74,9 @@ class Router:
                     seen[e.name] = e
         return list(seen.values())
 
+    def serves(self, model_id: str) -> bool:
+        return model_id in self._local or bool(self._healthy(model_id))
+
     def servable(self) -> list[ModelInfo]:
         return [m for m in self.catalog.all() if m.id in self._local or self._healthy(m.id)]
 
@@ -95,6 +98,8 @@ class Router:
         return [e.backend for e in ordered]
 
     def _weighted_order(self, entries: list[ChannelEntry]) -> list[ChannelEntry]:
+        if len(entries) < 2:
+            return entries
         pool, out = list(entries), []
         while pool:
             pick = self._rng.choices(pool, weights=[max(e.weight, 0) or 1e-9 for e in pool])[0]

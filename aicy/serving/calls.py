@@ -95,7 +95,7 @@ class OpenCall:
 
 def resolve_model(services: Services, model_id: str) -> ModelInfo:
     model = services.router.catalog.get(model_id)
-    if model is None or not services.router.candidates(model_id):
+    if model is None or not services.router.serves(model_id):
         raise ModelNotFound(model_id)
     return model
 

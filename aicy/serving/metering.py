@@ -10,7 +10,6 @@ Billing rules (the customer guide's promise, applied here):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -116,7 +115,8 @@ class Meter:
         return guessed, True
 
     async def settle(self, status: str) -> None:
-        """Charge and log once; shielded so a cancelled request still settles."""
+        """Charge and log once, also when the request is being cancelled (the store finishes a settlement it
+        started; on SQLite it runs on the loop at once, with no task of its own)."""
         if self.settled:
             return
         self.settled = True
@@ -126,7 +126,7 @@ class Meter:
         owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
         # Counted before the thread hop: the client may already have the reply and be sending the next one.
         self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
-        await asyncio.shield(self._settle(Settlement(owed, self._line(usage, estimated, status))))
+        await self._settle(Settlement(owed, self._line(usage, estimated, status)))
 
     async def _settle(self, settlement: Settlement) -> None:
         try:
@@ -165,4 +165,4 @@ class Meter:
         self.settled = True
         self._done()
         line = self._line(Usage(), estimated=False, status=status)
-        await asyncio.shield(self.billing.settle(self.reservation_id, Settlement(0, line)))
+        await self.billing.settle(self.reservation_id, Settlement(0, line))

@@ -183,7 +183,7 @@ class BillingStore:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settling.add(done)
         try:
-            return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement))
+            return await self.tx.run(lambda tx: _settle(tx, reservation_id, settlement), finish=True)
         finally:
             self._settling.discard(done)
             done.set_result(None)

@@ -91,17 +91,24 @@ class Transactor:
         self._connection: sqlite3.Connection | None = None  # the worker thread's: waits for locks
         self._checkpointer: WalCheckpointer | None = None
 
-    async def run(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+    async def run(self, fn: Callable[[Tx], T], *, write: bool = True, finish: bool = False) -> T:
+        """``finish``: once asked for, the transaction runs even if the caller is cancelled meanwhile (a
+        settlement must not be lost with its request). On SQLite's fast path nothing can interrupt it."""
         if self._sqlite_path is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(lambda sync: fn(_AlchemyTx(sync)))
+            work = self._in_engine(fn)
+            return await (asyncio.shield(work) if finish else work)
         inline = self._inline or self._start()
         try:
             return _transaction(inline, fn, write)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 raise
-        return await asyncio.get_running_loop().run_in_executor(self._worker(), self._in_thread, fn, write)
+        queued = asyncio.get_running_loop().run_in_executor(self._worker(), self._in_thread, fn, write)
+        return await (asyncio.shield(queued) if finish else queued)
+
+    async def _in_engine(self, fn: Callable[[Tx], T]) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(lambda sync: fn(_AlchemyTx(sync)))
 
     def _start(self) -> sqlite3.Connection:
         """The loop's connection, the worker thread and the checkpointer, once, on the loop's thread (the
