@@ -71,8 +71,8 @@ class ChatCall:
         assert self.source is not None
         status = "client_closed"
         try:
-            async for chunk in self.source.chunks():
-                yield sse.data_event(chunk)
+            async for batch in self.source.batches():
+                yield b"".join([sse.data_event(chunk) for chunk in batch])
             status, tail = "completed", sse.DONE
         except AicyError as exc:
             status, tail = "failed", self.failure(exc)

@@ -94,15 +94,19 @@ class ResponseCall:
         status = "client_closed"
         closing: list[bytes] = []
         try:
-            async for event in self.source.events():
-                kind = event.get("type")
-                if kind in TERMINAL:
-                    status = TERMINAL[kind]
-                    await self._save(event.get("response") or {})
-                    closing.append(sse.typed_event(event))
-                    continue
-                self.output_started = True
-                yield sse.typed_event(event)
+            async for batch in self.source.batches():
+                ready = []
+                for event in batch:
+                    kind = event.get("type")
+                    if kind in TERMINAL:
+                        status = TERMINAL[kind]
+                        await self._save(event.get("response") or {})
+                        closing.append(sse.typed_event(event))
+                        continue
+                    ready.append(sse.typed_event(event))
+                if ready:
+                    self.output_started = True
+                    yield b"".join(ready)
         except AicyError as exc:
             status, closing = "failed", [self.failure(exc)]
         except Exception:

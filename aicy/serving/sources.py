@@ -19,7 +19,9 @@ TERMINAL = frozenset({"response.completed", "response.incomplete", "response.fai
 
 
 class ChatSource(Protocol):
-    def chunks(self) -> AsyncIterator[JSON]: ...
+    def batches(self) -> AsyncIterator[list[JSON]]:
+        """Chunks, grouped as they became available (each group goes out in one write)."""
+        ...
 
     async def completion(self) -> JSON: ...
 
@@ -30,13 +32,15 @@ class TranslatedChat:
         self.encoder = encoder
         self.tracker = tracker
 
-    async def chunks(self) -> AsyncIterator[JSON]:
-        for chunk in self.encoder.start():
-            yield chunk
+    async def batches(self) -> AsyncIterator[list[JSON]]:
+        opening = self.encoder.start()
+        if opening:
+            yield opening
         async for event in self.call.events():
             self.tracker.event(event)
-            for chunk in self.encoder.feed(event):
-                yield chunk
+            chunks = self.encoder.feed(event)
+            if chunks:
+                yield chunks
 
     async def completion(self) -> JSON:
         async for event in self.call.events():
@@ -55,18 +59,20 @@ class RelayedChat:
         self.include_usage = include_usage
         self.tracker = tracker
 
-    async def chunks(self) -> AsyncIterator[JSON]:
+    async def batches(self) -> AsyncIterator[list[JSON]]:
         try:
-            async for chunk in self.reply.events():
-                if chunk is None:
-                    break
-                self.tracker.chat_chunk(chunk)
-                replace_model(chunk, self.model)
-                if not self.include_usage:
-                    if chunk.get("usage") and not chunk.get("choices"):
-                        continue
-                    chunk.pop("usage", None)
-                yield chunk
+            async for batch in self.reply.batches():
+                out = []
+                for chunk in batch:
+                    self.tracker.chat_chunk(chunk)
+                    replace_model(chunk, self.model)
+                    if not self.include_usage:
+                        if chunk.get("usage") and not chunk.get("choices"):
+                            continue
+                        chunk.pop("usage", None)
+                    out.append(chunk)
+                if out:
+                    yield out
         finally:
             await self.reply.close()
 
@@ -89,15 +95,18 @@ class TranslatedResponses:
         self.tracker = tracker
         self.started = started  # response.created already went out while the request waited
 
-    async def events(self) -> AsyncIterator[JSON]:
-        for event in [] if self.started else self.encoder.start():
-            yield event
+    async def batches(self) -> AsyncIterator[list[JSON]]:
+        opening = [] if self.started else self.encoder.start()
+        if opening:
+            yield opening
         async for neutral in self.call.events():
             self.tracker.event(neutral)
-            for event in self.encoder.feed(neutral):
-                yield event
-        for event in self.encoder.finish():
-            yield event
+            events = self.encoder.feed(neutral)
+            if events:
+                yield events
+        closing = self.encoder.finish()
+        if closing:
+            yield closing
 
     async def response(self) -> JSON:
         async for neutral in self.call.events():
@@ -141,20 +150,22 @@ class RelayedResponses:
         if "previous_response_id" in target:
             target["previous_response_id"] = self.previous_response_id
 
-    async def events(self) -> AsyncIterator[JSON]:
+    async def batches(self) -> AsyncIterator[list[JSON]]:
         try:
-            async for event in self.reply.events():
-                if event is None:
-                    break
-                self._restore(event)
-                self.tracker.responses_event(event)
-                if self.takeover is not None and not self._take_over(event):
-                    continue
-                if isinstance(event.get("sequence_number"), int):
-                    self.last_sequence = event["sequence_number"]
-                if isinstance(event.get("response"), dict):
-                    self.snapshot = event["response"]
-                yield event
+            async for batch in self.reply.batches():
+                out = []
+                for event in batch:
+                    self._restore(event)
+                    self.tracker.responses_event(event)
+                    if self.takeover is not None and not self._take_over(event):
+                        continue
+                    if isinstance(event.get("sequence_number"), int):
+                        self.last_sequence = event["sequence_number"]
+                    if isinstance(event.get("response"), dict):
+                        self.snapshot = event["response"]
+                    out.append(event)
+                if out:
+                    yield out
         finally:
             await self.reply.close()
 

@@ -65,20 +65,32 @@ class UpstreamReply:
             self.pending.extend(self.decoder.feed(chunk))
         return True
 
-    async def events(self) -> AsyncIterator[JSON | None]:
-        """Upstream SSE payloads as JSON; ``None`` stands for ``[DONE]``."""
+    async def batches(self) -> AsyncIterator[list[JSON]]:
+        """Upstream SSE payloads as JSON, in batches: every event that one read brought (a fast upstream's
+        whole reply may come in one read, and is then relayed in one write). Ends at ``[DONE]``."""
         try:
             while self.pending or await self.read_more():
-                _, data = self.pending.popleft()
-                if data.startswith("[DONE]"):
-                    self.ended = True
-                    yield None
-                    return
-                payload = orjson.loads(data)
-                if isinstance(payload, dict):
-                    yield payload
+                batch: list[JSON] = []
+                while self.pending:
+                    _, data = self.pending.popleft()
+                    if data.startswith("[DONE]"):
+                        self.ended = True
+                        if batch:
+                            yield batch
+                        return
+                    payload = orjson.loads(data)
+                    if isinstance(payload, dict):
+                        batch.append(payload)
+                if batch:
+                    yield batch
         except TRANSPORT_ERRORS as exc:
             raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
+
+    async def events(self) -> AsyncIterator[JSON]:
+        """The same payloads one by one."""
+        async for batch in self.batches():
+            for payload in batch:
+                yield payload
 
     async def json(self) -> JSON:
         try:
@@ -223,8 +235,6 @@ class HttpCall:
     async def events(self) -> AsyncIterator[Event]:
         try:
             async for payload in self.reply.events():
-                if payload is None:
-                    break
                 for event in self.decoder.feed(payload):
                     yield event
             for event in self.decoder.close():
