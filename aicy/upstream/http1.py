@@ -308,16 +308,10 @@ class Http1Client:
                 connection = await self._connect(origin, connect_timeout)
             try:
                 await connection.exchange(head, body, read_timeout)
-            except ClosedEarly:
+            except BaseException as exc:
                 connection.close()
-                if reused and not connection.answered:
+                if isinstance(exc, ClosedEarly) and reused and not connection.answered:
                     continue  # the upstream closed this idle connection as the request went out: once more
-                raise
-            except TransportError:
-                connection.close()
-                raise
-            except BaseException:
-                connection.close()
                 raise
             return Response(self, connection)
 
