@@ -5,10 +5,12 @@ replies, huge bodies)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
+import trustme
 
 from aicy.upstream.http1 import ClosedEarly, Http1Client, ReadTimeout, TransportError, request_head, split_url
 from tests.fakes.fault_upstream import FaultUpstream
@@ -255,3 +257,44 @@ def test_request_head_rejects_line_breaks_and_names_the_host() -> None:
     assert split_url("http://[::1]:8080/v1")[0].authority == "[::1]:8080"
     with pytest.raises(ValueError):
         request_head("POST", path, origin, {"x-extra": "a\r\nInjected: 1"}, 0)
+
+
+def test_https_verifies_the_certificate_and_reuses_the_connection() -> None:
+    """Upstreams are mostly HTTPS (api.openai.com): TLS with server-name checking, kept alive like HTTP."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+
+    async def main() -> tuple[list[bytes], int, str]:
+        connections: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            try:
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    await reader.readexactly(2)
+                    writer.write(OK)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_context)
+        url = f"https://localhost:{server.sockets[0].getsockname()[1]}/v1/x"
+        client, stranger = Http1Client(trusting), Http1Client()
+        try:
+            bodies = await _read_all(client, url, 2)
+            with pytest.raises(TransportError) as refused:
+                await _read_all(stranger, url)
+            return bodies, len(connections), str(refused.value)
+        finally:
+            await client.close()
+            await stranger.close()
+            server.close()
+
+    bodies, connections, refusal = asyncio.run(main())
+    assert bodies == [b"ok", b"ok"]
+    assert connections == 1  # one kept for both requests (the refused handshake never reached the handler)
+    assert "CERTIFICATE_VERIFY_FAILED" in refusal
