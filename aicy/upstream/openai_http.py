@@ -153,7 +153,7 @@ class HttpBackend:
             )
         except TRANSPORT_ERRORS as exc:
             raise self._fail(f"{type(exc).__name__}: {exc}", _unavailable()) from None
-        if response.status >= 400:
+        if response.status >= 300:
             try:
                 raw = await response.read()
             except TRANSPORT_ERRORS:
@@ -182,6 +182,11 @@ class HttpBackend:
 
     def _refused(self, response: Response, raw: bytes) -> Exception:
         status = response.status
+        if status < 400:  # redirects are not followed: a POST must not silently become a GET elsewhere
+            where = response.headers.get("location", "nowhere")
+            return self._fail(
+                f"HTTP {status}: the upstream redirects to {where}; check the base URL", _unavailable()
+            )
         if status in (401, 403):
             return self._fail(f"HTTP {status}: the upstream refused our key", _unavailable(), auth=True)
         if status == 429:

@@ -7,6 +7,7 @@ Each request takes the next action from the queue set by ``POST /control`` (defa
   429 / 500 / 401 / 403   that status with an OpenAI error body (429 with retry-after: 0)
   400      a context_length_exceeded error (the customer's own problem: no failover)
   stall    wait ``stall`` seconds before answering
+  307      redirect elsewhere (aicy does not follow: a misconfigured base URL)
   cut      stream a few chunks, then drop the connection
   slow-end a normal stream whose body ends 50 ms after ``[DONE]`` (as a distant upstream's last packet may)
 Each recorded request carries ``peer``, the client's port: the same port means a reused connection.
@@ -272,6 +273,8 @@ def build_app(state: FaultState) -> Starlette:
         action = state.next_action()
         if action in ("429", "500", "401", "403"):
             return _error(int(action), "injected")
+        if action == "307":
+            return Response(status_code=307, headers={"location": "https://elsewhere.example/v1/chat/completions"})
         if action == "400":
             return JSONResponse(
                 {

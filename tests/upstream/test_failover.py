@@ -49,7 +49,7 @@ def _served_by(client: OpenAI, model: str, **kwargs) -> str:
     return raw.headers["x-aicy-upstream-model"]
 
 
-@pytest.mark.parametrize("fault", ["500", "429", "stall"])
+@pytest.mark.parametrize("fault", ["500", "429", "stall", "307"])
 def test_failure_before_first_byte_fails_over(
     client: OpenAI, routes: str, first: FaultUpstream, second: FaultUpstream, fault: str
 ) -> None:
