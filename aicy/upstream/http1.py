@@ -125,6 +125,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self.head is None:  # bytes on an idle connection (a server's 408 before it closes): not reusable
+            self.close()
+            return
         self.answered = True
         self.last_read = self.loop.time()
         try:

@@ -298,3 +298,41 @@ def test_https_verifies_the_certificate_and_reuses_the_connection() -> None:
     assert bodies == [b"ok", b"ok"]
     assert connections == 1  # one kept for both requests (the refused handshake never reached the handler)
     assert "CERTIFICATE_VERIFY_FAILED" in refusal
+
+
+def test_an_idle_connection_that_speaks_out_of_turn_is_not_reused() -> None:
+    """Some servers send a 408 on a connection they are about to drop; a reply nobody asked for means the
+    connection's state is unknown, so it is closed rather than handed to the next request."""
+
+    async def main() -> tuple[list[bytes], int]:
+        connections: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+                writer.write(OK)
+                await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    await reader.readexactly(2)
+                    writer.write(OK)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        client = Http1Client()
+        try:
+            first = await _read_all(client, _url(server))
+            await asyncio.sleep(0.2)
+            second = await _read_all(client, _url(server))
+            return first + second, len(connections)
+        finally:
+            await client.close()
+            server.close()
+
+    bodies, connections = asyncio.run(main())
+    assert bodies == [b"ok", b"ok"]
+    assert connections == 2
