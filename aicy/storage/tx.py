@@ -12,8 +12,9 @@ so the loop never blocks on a lock. On any other database it runs inside SQLAlch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,17 @@ def _transaction(connection: sqlite3.Connection, fn: Callable[[Tx], T], write: b
     return result
 
 
+async def _to_the_end(work: Awaitable[T]) -> T:
+    """``work``, finished even when the caller is cancelled; the cancellation is raised after it."""
+    running = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(running)
+        raise
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """Another connection holds the lock. The transaction was rolled back, so running it again is safe."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -92,11 +104,12 @@ class Transactor:
         self._checkpointer: WalCheckpointer | None = None
 
     async def run(self, fn: Callable[[Tx], T], *, write: bool = True, finish: bool = False) -> T:
-        """``finish``: once asked for, the transaction runs even if the caller is cancelled meanwhile (a
-        settlement must not be lost with its request). On SQLite's fast path nothing can interrupt it."""
+        """``finish``: once asked for, the transaction runs to its end even if the caller is cancelled
+        meanwhile (a settlement must not be lost with its request), and the caller's cancellation is raised
+        only then. On SQLite's fast path nothing can interrupt it."""
         if self._sqlite_path is None:
             work = self._in_engine(fn)
-            return await (asyncio.shield(work) if finish else work)
+            return await (_to_the_end(work) if finish else work)
         inline = self._inline or self._start()
         try:
             return _transaction(inline, fn, write)
@@ -104,7 +117,7 @@ class Transactor:
             if not _is_busy(exc):
                 raise
         queued = asyncio.get_running_loop().run_in_executor(self._worker(), self._in_thread, fn, write)
-        return await (asyncio.shield(queued) if finish else queued)
+        return await (_to_the_end(queued) if finish else queued)
 
     async def _in_engine(self, fn: Callable[[Tx], T]) -> T:
         async with self.engine.begin() as conn:

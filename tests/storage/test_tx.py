@@ -60,3 +60,37 @@ def test_a_transaction_runs_on_the_loop_and_waits_elsewhere_for_a_lock(tmp_path:
     assert locked != loop_thread and waited >= 0.25  # waited for the lock on the worker thread ...
     assert ticks >= 10  # ... while the loop went on serving
     assert [v for (v,) in sqlite3.connect(path).execute("SELECT v FROM t ORDER BY rowid")] == [1, 2, 3]
+
+
+def test_a_transaction_asked_to_finish_commits_before_the_caller_sees_cancelling(tmp_path: Path) -> None:
+    """A settlement waiting for the lock when its request is cancelled still commits, and the request's
+    cancellation surfaces only after the commit (balance reads that wait for settlements see the charge)."""
+    path = tmp_path / "tx.db"
+    setup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE t (v INTEGER)")
+
+    async def scenario() -> tuple[bool, list[int]]:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        transactor = Transactor(engine)
+        try:
+            await transactor.run(insert(1))
+            setup.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.3 s
+            threading.Timer(0.3, lambda: setup.execute("COMMIT")).start()
+            settling = asyncio.create_task(transactor.run(insert(2), finish=True))
+            await asyncio.sleep(0.1)  # queued on the worker thread, waiting for the lock
+            settling.cancel()
+            cancelled = False
+            try:
+                await settling
+            except asyncio.CancelledError:
+                cancelled = True
+            seen = [v for (v,) in sqlite3.connect(path).execute("SELECT v FROM t ORDER BY rowid")]
+            return cancelled, seen
+        finally:
+            transactor.close()
+            await engine.dispose()
+
+    cancelled, seen_when_cancelled = asyncio.run(scenario())
+    assert cancelled
+    assert seen_when_cancelled == [1, 2]  # committed before the cancellation reached the caller
