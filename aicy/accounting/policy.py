@@ -44,13 +44,11 @@ def ip_allowed(client_ip: str | None, networks: tuple[str, ...]) -> bool:
 def spend_limits(policy: KeyPolicy, now: float | None = None) -> list[SpendLimit]:
     """The key's spend limits as periods (UTC days and months) a reservation must fit."""
     limits: list[SpendLimit] = []
-    if policy.spend_limit_daily is None and policy.spend_limit_monthly is None:
-        if policy.spend_limit is not None:
-            limits.append(SpendLimit("total", policy.spend_limit))
-        return limits  # no calendar periods: no need to know today's date (a few µs per request)
-    moment = datetime.fromtimestamp(now or time.time(), UTC)
     if policy.spend_limit is not None:
         limits.append(SpendLimit("total", policy.spend_limit))
+    if policy.spend_limit_daily is None and policy.spend_limit_monthly is None:
+        return limits  # no calendar periods: no need to know today's date (a few µs per request)
+    moment = datetime.fromtimestamp(now or time.time(), UTC)
     if policy.spend_limit_daily is not None:
         limits.append(SpendLimit(moment.strftime("d:%Y-%m-%d"), policy.spend_limit_daily))
     if policy.spend_limit_monthly is not None:

@@ -113,7 +113,7 @@ async def serve(request: Request, services: Services, call: GenerationCall) -> A
 
 
 class SettledAfterSending(Response):
-    """A JSON reply whose bill is settled once it is on its way (a thread hop less before the client has
+    """A JSON reply whose bill is settled once it is on its way (a transaction less before the client has
     it); settled also if sending fails. Reads of balances wait for it (``BillingStore.settled``)."""
 
     def __init__(self, body: bytes, headers: dict[str, str], call: GenerationCall) -> None:

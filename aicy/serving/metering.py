@@ -124,7 +124,7 @@ class Meter:
         usage, estimated = self.final_usage()
         produced = usage.output_tokens > 0 or self.tracker.outputs > 0
         owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
-        # Counted before the thread hop: the client may already have the reply and be sending the next one.
+        # Counted before the settlement, which may wait: the client may already be sending its next request.
         self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
         await self._settle(Settlement(owed, self._line(usage, estimated, status)))
 
