@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
+from aicy.domain.models import embedded_model
 from aicy.engine.llama import LlamaEngine
 from aicy.engine.model_file import default_model_path
 from aicy.errors import AicyError
@@ -24,7 +25,7 @@ from aicy.http.admin_routes import admin_routes
 from aicy.http.billing_routes import billing_routes
 from aicy.http.edge import Edge
 from aicy.http.routes import direct_routes, routes
-from aicy.routing.catalog import Catalog, embedded_model
+from aicy.routing.catalog import Catalog
 from aicy.routing.router import Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin

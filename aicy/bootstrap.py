@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aicy.routing.catalog import EMBEDDED_MODEL_ID
+from aicy.domain.models import EMBEDDED_MODEL_ID
 from aicy.settings import Settings
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.accounting.money import MICROS_PER_USD, parse_usd
 from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call
+from aicy.domain.models import embedded_model
 from aicy.errors import AicyError
-from aicy.routing.catalog import embedded_model
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, key_json
 from aicy.serving.catalog_admin import CatalogAdmin, try_channel

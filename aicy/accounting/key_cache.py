@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aicy.accounting.keys import Principal
+from aicy.domain.keys import Principal
 
 MAX_ENTRIES = 100_000
 

@@ -8,7 +8,7 @@ one micro-unit above its exact price, and never below it.
 
 from __future__ import annotations
 
-from aicy.routing.catalog import Prices
+from aicy.domain.models import Prices
 from aicy.types import Usage
 
 PER_MILLION = 1_000_000

@@ -6,7 +6,7 @@ import ipaddress
 import time
 from datetime import UTC, datetime
 
-from aicy.accounting.keys import KeyPolicy
+from aicy.domain.keys import KeyPolicy
 from aicy.errors import PermissionDenied, Unauthorized
 from aicy.storage.billing import SpendLimit
 

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from aicy.accounting.keys import KeyPolicy
+from aicy.domain.keys import KeyPolicy
 from aicy.errors import RateLimited
 
 WINDOW = 60.0

@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicy.domain.channels import Channel
 from aicy.errors import InvalidRequest
 from aicy.http.auth import authenticate_admin
 from aicy.http.body import read_json
 from aicy.http.routes import json_response, services_of
 from aicy.routing.catalog_json import model_to_json
-from aicy.routing.channels import Channel
 from aicy.serving.accounts_admin import AccountsAdmin, account_json, amount_of, key_json
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.services import Services

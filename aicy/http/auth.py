@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from aicy.accounting.keys import Principal, hash_secret, looks_like_key
 from aicy.accounting.policy import check_key
+from aicy.domain.keys import Principal, hash_secret, looks_like_key
 from aicy.errors import PermissionDenied, Unauthorized
 from aicy.serving.services import Services
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from aicy.routing.catalog import ModelInfo, Prices
+from aicy.domain.models import ModelInfo, Prices
 
 
 def model_to_json(model: ModelInfo) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aicy.routing.catalog import ModelInfo, Prices
+from aicy.domain.models import ModelInfo, Prices
 
 _CONTEXT = 400_000
 _OUTPUT = 128_000

@@ -6,7 +6,8 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from aicy.routing.catalog import Catalog, ModelInfo
+from aicy.domain.models import ModelInfo
+from aicy.routing.catalog import Catalog
 from aicy.routing.health import Breaker
 from aicy.types import WireApi
 from aicy.upstream.base import Backend

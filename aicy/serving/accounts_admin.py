@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aicy.accounting.keys import KeyPolicy, Role
 from aicy.accounting.money import parse_usd
+from aicy.domain.keys import KeyPolicy, Role
 from aicy.errors import InvalidRequest, NotFound
 from aicy.protocol.validation import parse_model
 from aicy.storage.billing import GROUPS, BillingStore, NotEnoughFunds, ledger_entries, usage_report

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aicy.accounting.keys import Principal
 from aicy.accounting.money import worst_case
 from aicy.accounting.policy import check_model, spend_limits
+from aicy.domain.keys import Principal
+from aicy.domain.models import ModelInfo
 from aicy.errors import AicyError, InvalidRequest, ModelNotFound, UnsupportedValue
 from aicy.protocol.ids import new_id
-from aicy.routing.catalog import ModelInfo
 from aicy.serving.metering import Meter, PartialUsage
 from aicy.serving.services import Services
 from aicy.storage.billing import NotEnoughFunds

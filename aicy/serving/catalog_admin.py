@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aicy.domain.channels import Channel
+from aicy.domain.models import ModelInfo
 from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol.validation import parse_model
-from aicy.routing.catalog import ModelInfo
 from aicy.routing.catalog_json import model_from_json, model_to_json
-from aicy.routing.channels import Channel
 from aicy.routing.default_models import DEFAULT_MODELS
 from aicy.routing.health import Breaker
 from aicy.storage.catalog import CatalogStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aicy.routing.channels import Channel
+from aicy.domain.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin

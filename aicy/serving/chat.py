@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aicy.accounting.keys import Principal
+from aicy.domain.keys import Principal
 from aicy.errors import AicyError, ServerError
 from aicy.protocol import chat, sse
 from aicy.serving.calls import (

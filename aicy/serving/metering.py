@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from aicy.accounting.keys import Principal
 from aicy.accounting.money import cost
 from aicy.accounting.ratelimit import RateLimiter
+from aicy.domain.keys import Principal
+from aicy.domain.models import ModelInfo
 from aicy.protocol.upstream_chat import chat_usage
 from aicy.protocol.upstream_responses import responses_usage
-from aicy.routing.catalog import ModelInfo
 from aicy.storage.billing import BillingStore, Settlement
 from aicy.types import Event, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart, Usage
 

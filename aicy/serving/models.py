@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aicy.accounting.keys import Principal
 from aicy.accounting.policy import check_model
+from aicy.domain.keys import Principal
 from aicy.serving.calls import resolve_model
 from aicy.serving.services import Services
 from aicy.types import JSON

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from aicy.accounting.keys import Principal
+from aicy.domain.keys import Principal
 from aicy.errors import AicyError, InvalidRequest, NotFound, ServerError
 from aicy.protocol import ids, responses, sse
 from aicy.protocol.validation import require

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicy.accounting.keys import KeyPolicy, NewKey, Principal, Role, generate_key
+from aicy.domain.keys import KeyPolicy, NewKey, Principal, Role, generate_key
 from aicy.protocol.ids import new_id
 from aicy.storage.schema import accounts, api_keys
 from aicy.storage.tx import Transactor, Tx

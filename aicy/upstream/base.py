@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from aicy.types import Event, GenerationRequest, WireApi
 
 if TYPE_CHECKING:
-    from aicy.routing.catalog import ModelInfo
+    from aicy.domain.models import ModelInfo
 
 
 class PreparedCall(Protocol):

@@ -9,10 +9,10 @@ from typing import Any
 
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
+from aicy.domain.models import ModelInfo
 from aicy.engine.llama import EngineJob, EngineResult, LlamaEngine, Sampling
 from aicy.errors import InvalidRequest
 from aicy.protocol import ids
-from aicy.routing.catalog import ModelInfo
 from aicy.types import (
     Event,
     Finish,

@@ -18,12 +18,12 @@ from typing import Any, Protocol
 
 import orjson
 
+from aicy.domain.channels import Channel
+from aicy.domain.models import ModelInfo
 from aicy.errors import AicyError, RateLimited, UpstreamError
 from aicy.protocol import sse
 from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
 from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
-from aicy.routing.catalog import ModelInfo
-from aicy.routing.channels import Channel
 from aicy.routing.health import Breaker
 from aicy.types import JSON, Event, GenerationRequest, WireApi
 from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, parse_retry_after

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from aicy.accounting.keys import (
+from aicy.domain.keys import (
     KEY_PREFIX,
     VISIBLE_CHARS,
     NewKey,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aicy.accounting.money import cost, parse_usd, worst_case
-from aicy.routing.catalog import Prices
+from aicy.domain.models import Prices
 from aicy.types import Usage
 
 tokens = st.integers(min_value=0, max_value=10_000_000)

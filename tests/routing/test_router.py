@@ -6,7 +6,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from aicy.routing.catalog import Catalog, ModelInfo
+from aicy.domain.models import ModelInfo
+from aicy.routing.catalog import Catalog
 from aicy.routing.health import Breaker
 from aicy.routing.router import ChannelEntry, Router
 from aicy.types import WireApi
