@@ -19,7 +19,7 @@ BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS) $(CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS) $(CXXF
 help:
 	@echo "make run    - create .venv, install aicy, start it on the embedded model"
 	@echo "make test   - install test tools, run lint, type checks and the whole test suite"
-	@echo "make check  - lint and type checks only"
+	@echo "make check  - lint, layer contract (import-linter) and type checks only"
 	@echo "make bench  - the benchmark (bench/README.md); about eight minutes"
 
 $(PY):
@@ -40,6 +40,7 @@ run: $(VENV)/.installed-run
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check aicy tests
 	$(VENV)/bin/ruff format --check aicy
+	$(VENV)/bin/lint-imports
 
 types: $(VENV)/.installed-test
 	$(VENV)/bin/mypy aicy

@@ -41,6 +41,7 @@ from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.embedded import EmbeddedBackend
 from aicy.upstream.http1 import Http1Client
+from aicy.upstream.openai_http import HttpBackend
 
 log = logging.getLogger("aicy")
 
@@ -93,7 +94,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         http = Http1Client()
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
-        sync = CatalogSync(admin, router, http, admission)
+        sync = CatalogSync(admin, router, lambda channel: HttpBackend(channel, http), admission)
         await sync.load()
         transactor = Transactor(db)
         billing = BillingStore(db, transactor)

@@ -31,6 +31,7 @@ from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.upstream.http1 import Http1Client
+from aicy.upstream.openai_http import HttpBackend
 
 T = TypeVar("T")
 
@@ -449,7 +450,7 @@ def channels_test(name: str, model: Annotated[str | None, typer.Option(help="Mod
         channel = await s.catalog.channel(name)
         client = Http1Client()
         try:
-            return await try_channel(channel, client, model)
+            return await try_channel(channel, HttpBackend(channel, client), model)
         finally:
             await client.close()
 

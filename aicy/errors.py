@@ -44,6 +44,11 @@ class AicyError(Exception):
             self.type = type
         self.headers = headers or {}
 
+    @property
+    def retryable(self) -> bool:
+        """A retry of the same request could succeed (busy, rate limited, the upstream failed)."""
+        return self.status in (408, 409, 429) or self.status >= 500
+
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 

@@ -1,4 +1,5 @@
-"""Channels: the upstream backends an operator configures (pure data; persistence is in storage)."""
+"""Channels: the upstream backends an operator configures (pure data; persistence is in storage, the
+dialect rewrite of a request body in upstream)."""
 
 from __future__ import annotations
 
@@ -36,24 +37,6 @@ class Channel:
 
     def upstream_model(self, model_id: str) -> str:
         return self.models.get(model_id) or model_id
-
-    def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A Chat body in this upstream's dialect (an explicit operator setting, never a guess)."""
-        if self.wire_api != "chat":
-            return body
-        other = "max_tokens" if self.max_tokens_field == "max_completion_tokens" else "max_completion_tokens"
-        if other in body and self.max_tokens_field not in body:
-            body = {**body, self.max_tokens_field: body[other]}
-            del body[other]
-        fmt = body.get("response_format")
-        if (
-            self.json_schema_style == "json_object_schema"
-            and isinstance(fmt, dict)
-            and fmt.get("type") == "json_schema"
-        ):
-            schema = (fmt.get("json_schema") or {}).get("schema") or {}
-            body = {**body, "response_format": {"type": "json_object", "schema": schema}}
-        return body
 
     def to_json(self, *, reveal_keys: bool = False) -> dict[str, Any]:
         data = asdict(self)

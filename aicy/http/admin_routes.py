@@ -15,6 +15,7 @@ from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, account_json, amount_of, key_json
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.services import Services
+from aicy.upstream.openai_http import HttpBackend
 
 
 async def _admin(request: Request) -> Services:
@@ -106,7 +107,8 @@ async def remove_channel(request: Request) -> Response:
 async def test_channel(request: Request) -> Response:
     services = await _admin(request)
     channel = await services.catalog.channel(request.path_params["name"])
-    return json_response(await try_channel(channel, services.http, request.query_params.get("model")))
+    backend = HttpBackend(channel, services.http)
+    return json_response(await try_channel(channel, backend, request.query_params.get("model")))
 
 
 def admin_routes() -> list[Route]:

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aicy.errors import AicyError, ServerError
-from aicy.http.errors import REQUEST_ID_KEY, render
+from aicy.errors import AicyError
+from aicy.http.errors import REQUEST_ID_KEY, render, unexpected
 from aicy.protocol.ids import request_id
 
 log = logging.getLogger("aicy.http")
@@ -100,9 +100,7 @@ class Edge:
             except AicyError as exc:
                 reply = render(exc)
             await reply(scope, receive, send_with_headers)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise  # the server logs it and closes the connection: the client sees a cut reply
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            error = ServerError("The server had an error while processing your request. Sorry about that!")
-            await render(error)(scope, receive, send_with_headers)
+            await unexpected(scope["method"], scope["path"], exc)(scope, receive, send_with_headers)

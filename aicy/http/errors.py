@@ -46,7 +46,11 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return render(error)
 
 
+def unexpected(method: str, path: str, exc: BaseException) -> Response:
+    """A bug's reply: logged with its traceback, and a generic 500 (nothing internal reaches the client)."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return render(ServerError("The server had an error while processing your request. Sorry about that!"))
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    error = ServerError("The server had an error while processing your request. Sorry about that!")
-    return render(error)
+    return unexpected(request.method, request.url.path, exc)

@@ -15,7 +15,7 @@ from aicy.http.auth import authenticate, client_ip
 from aicy.http.body import read_json_sized
 from aicy.http.edge import Endpoint
 from aicy.http.errors import REQUEST_ID_KEY
-from aicy.http.generation import serve
+from aicy.http.generation import GenerationResponse
 from aicy.serving import chat, models, responses
 from aicy.serving.calls import RequestContext
 from aicy.serving.services import Services
@@ -50,16 +50,16 @@ async def chat_completions(request: Request) -> ASGIApp:
     services = services_of(request)
     principal = await authenticate(request, services)
     body, size = await read_json_sized(request, services.settings.max_body_bytes)
-    call = await chat.start(services, principal, body, request_context(request, size))
-    return await serve(request, services, call)
+    generation = chat.prepare(services, principal, body, request_context(request, size))
+    return GenerationResponse(generation, services.settings)
 
 
 async def create_response(request: Request) -> ASGIApp:
     services = services_of(request)
     principal = await authenticate(request, services)
     body, size = await read_json_sized(request, services.settings.max_body_bytes)
-    call = await responses.start(services, principal, body, request_context(request, size))
-    return await serve(request, services, call)
+    generation = await responses.prepare(services, principal, body, request_context(request, size))
+    return GenerationResponse(generation, services.settings)
 
 
 async def get_response(request: Request) -> Response:

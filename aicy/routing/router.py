@@ -78,6 +78,26 @@ class Router:
     def serves(self, model_id: str) -> bool:
         return model_id in self._local or bool(self._healthy(model_id))
 
+    def configured(self, model_id: str) -> bool:
+        """A backend is set up for the model, whether or not it is in rotation right now."""
+        return model_id in self._local or bool(self._channels.get(model_id))
+
+    def record_success(self, backend: str) -> None:
+        """The backend answered (a refusal of the request itself counts: the channel works)."""
+        breaker = self._breakers.get(backend)
+        if breaker is not None:
+            breaker.record_success()
+
+    def record_failure(self, backend: str, reason: str, *, fatal: bool = False) -> None:
+        """The backend failed in a way another may not (``fatal``: it refused our key)."""
+        breaker = self._breakers.get(backend)
+        if breaker is not None:
+            breaker.record_failure(reason, fatal=fatal)
+
+    def last_error(self, backend: str) -> str | None:
+        breaker = self._breakers.get(backend)
+        return breaker.last_error if breaker is not None else None
+
     def servable(self) -> list[ModelInfo]:
         return [m for m in self.catalog.all() if m.id in self._local or self._healthy(m.id)]
 

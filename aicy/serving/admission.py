@@ -62,22 +62,40 @@ class Admission:
                 return name
         return None
 
-    async def acquire(self, account: str, backends: tuple[str, ...], timeout: float) -> str:
-        """Wait for a slot on any of ``backends``; cancelling the wait leaves the queue at once."""
+    def join(self, account: str, backends: tuple[str, ...]) -> Waiter:
+        """Take a free slot, or join the queues of ``backends`` now, in arrival order (no await: a request
+        has its place before the server reads the next one, whatever kind of reply it will get)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiter = Waiter(account, backends, future)
         now = self.try_acquire(backends)
         if now is not None:
-            return now
-        waiter = Waiter(account, backends, asyncio.get_running_loop().create_future())
+            future.set_result(now)
+            return waiter
         for name in backends:
             self._state(name).queues.setdefault(account, deque()).append(waiter)
+        return waiter
+
+    async def wait(self, waiter: Waiter, timeout: float) -> str:
+        """The slot ``waiter`` was given; the deadline or a cancelled wait leaves the queue at once."""
+        if waiter.future.done():
+            return waiter.future.result()
+        remaining = timeout - (time.monotonic() - waiter.since)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+            return await asyncio.wait_for(asyncio.shield(waiter.future), max(remaining, 0.0))
         except TimeoutError:
             self._abandon(waiter)
             raise QueueDeadline from None
         except asyncio.CancelledError:
             self._abandon(waiter)
             raise
+
+    async def acquire(self, account: str, backends: tuple[str, ...], timeout: float) -> str:
+        """Wait for a slot on any of ``backends``; cancelling the wait leaves the queue at once."""
+        return await self.wait(self.join(account, backends), timeout)
+
+    def leave(self, waiter: Waiter) -> None:
+        """Give up a place whose slot was never used (a slot granted meanwhile goes straight back)."""
+        self._abandon(waiter)
 
     def _abandon(self, waiter: Waiter) -> None:
         """Leave every queue; a slot granted in the same instant goes straight back."""

@@ -1,16 +1,12 @@
-"""Opening a model call: resolve the model, validate per-model parameters, pick a backend, fail over.
-
-This is the one place every generation passes, so admission (queueing) and metering (reservation,
-settlement) wrap the call here. A channel that fails before the client has seen a byte is skipped for the
-next candidate; an upstream of the client's own API is relayed as is, any other is translated.
+"""The parts of a model call that :class:`aicy.serving.generation.Generation` puts together: the plan (what
+the customer asked for, in both forms), the checks that refuse a request with a plain HTTP error, the
+reservation of its worst case, and starting it on a backend (relayed when the backend speaks the customer's
+API, translated otherwise).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,13 +16,13 @@ from aicy.domain.keys import Principal
 from aicy.domain.models import ModelInfo
 from aicy.errors import AicyError, InvalidRequest, ModelNotFound, UnsupportedValue
 from aicy.protocol.ids import new_id
-from aicy.serving.metering import Meter, PartialUsage
+from aicy.serving.dialects import Dialect
+from aicy.serving.metering import Meter
 from aicy.serving.services import Services
+from aicy.serving.source import Source
 from aicy.storage.billing import NotEnoughFunds
 from aicy.types import JSON, GenerationRequest, WireApi
-from aicy.upstream.base import Backend, PreparedCall
-from aicy.upstream.failures import UpstreamFailure
-from aicy.upstream.openai_http import HttpBackend, UpstreamReply
+from aicy.upstream.base import Backend
 
 log = logging.getLogger("aicy.serving")
 ESTIMATED_BYTES_PER_TOKEN = 4
@@ -82,22 +78,31 @@ class RequestContext:
 
 
 @dataclass(slots=True)
-class OpenCall:
-    """A started call: exactly one of ``translated`` and ``relayed`` is set; ``meter`` settles it."""
+class Started:
+    """A call under way on ``backend``: its payloads come from ``source``."""
 
-    model: ModelInfo
     backend: str
     upstream_model: str
-    meter: Meter
-    translated: PreparedCall | None = None
-    relayed: UpstreamReply | None = None
+    source: Source
 
 
 def resolve_model(services: Services, model_id: str) -> ModelInfo:
     model = services.router.catalog.get(model_id)
-    if model is None or not services.router.serves(model_id):
+    if model is None or not services.router.configured(model_id):
         raise ModelNotFound(model_id)
     return model
+
+
+def model_unavailable(model_id: str) -> AicyError:
+    """Every channel of a served model is out of rotation for now: retry soon (SDKs do on 503)."""
+    return AicyError(
+        f"The model `{model_id}` is temporarily unavailable: its upstreams are being checked. "
+        "Please retry shortly.",
+        status=503,
+        type="service_unavailable_error",
+        code="model_unavailable",
+        headers={"retry-after": "5"},
+    )
 
 
 def validate(model: ModelInfo, plan: CallPlan) -> None:
@@ -128,23 +133,22 @@ def validate(model: ModelInfo, plan: CallPlan) -> None:
         )
 
 
-async def _start(backend: Backend, model: ModelInfo, plan: CallPlan, meter: Meter) -> OpenCall:
-    meter.channel = backend.name
-    if isinstance(backend, HttpBackend):
-        upstream_model = meter.upstream_model = backend.upstream_model(model)
-        if backend.wire_api == plan.api:
-            reply = await backend.open(plan.relay_body(upstream_model), streaming=plan.streaming)
-            return OpenCall(model, backend.name, upstream_model, meter, relayed=reply)
-        translated = await backend.prepare(plan.generation, model)
-        return OpenCall(model, backend.name, upstream_model, meter, translated=translated)
-    meter.upstream_model = model.id
-    local = await backend.prepare(plan.generation, model)
-    if isinstance(local, PartialUsage):
-        meter.partial = local
-    return OpenCall(model, backend.name, model.id, meter, translated=local)
+async def start_on(
+    backend: Backend, model: ModelInfo, plan: CallPlan, dialect: Dialect, meter: Meter
+) -> Started:
+    """Open ``backend`` for this call; an UpstreamFailure means another backend may do better."""
+    upstream_model = backend.upstream_model(model)
+    meter.channel, meter.upstream_model = backend.name, upstream_model
+    source = Source(dialect, meter.tracker)
+    if backend.wire_api == plan.api:
+        source.relayed = await backend.relay(plan.relay_body(upstream_model), streaming=plan.streaming)
+    else:
+        source.translated = meter.partial = await backend.prepare(plan.generation, model)
+    meter.opened = True
+    return Started(backend.name, upstream_model, source)
 
 
-async def _reserve(
+async def reserve(
     services: Services, principal: Principal, model: ModelInfo, plan: CallPlan, context: RequestContext
 ) -> Meter:
     """Hold the request's worst case: every byte of input as a token, plus the whole output allowance."""
@@ -195,81 +199,13 @@ def insufficient_quota(period: str | None) -> AicyError:
     )
 
 
-@dataclass(slots=True)
-class PendingCall:
-    """A request that passed every check and holds its reservation, waiting for a backend slot."""
-
-    services: Services
-    plan: CallPlan
-    model: ModelInfo
-    meter: Meter
-    candidates: list[Backend]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.candidates)
-
-    def admit_now(self) -> str | None:
-        return self.services.admission.try_acquire(self.names)
-
-    async def admit(self) -> str:
-        """Wait for a slot; the deadline and a client that leaves end the wait (the caller releases money)."""
-        started = time.monotonic()
-        try:
-            return await self.services.admission.acquire(
-                self.meter.principal.account_id, self.names, self.services.settings.queue_deadline_seconds
-            )
-        finally:
-            self.meter.queue_ms = int((time.monotonic() - started) * 1000)
-
-    async def start(self, admitted: str) -> OpenCall:
-        """Open the admitted backend; before any byte went out, fail over to others that have room."""
-        failure: UpstreamFailure | None = None
-        for round_number in range(2):
-            order = sorted(self.candidates, key=lambda b: b.name != admitted)
-            for backend in order[: self.services.settings.upstream_max_attempts]:
-                if backend.name == admitted:
-                    slot: str | None = admitted
-                    admitted = ""
-                else:
-                    slot = self.services.admission.try_acquire([backend.name])
-                if slot is None:
-                    continue
-                try:
-                    return await self._open(backend, slot)
-                except UpstreamFailure as exc:
-                    failure = exc
-            wait = failure.retry_after if failure is not None else None
-            if round_number or wait is None or wait > self.services.settings.upstream_retry_wait_max:
-                break
-            await asyncio.sleep(wait)
-        if failure is None:
-            raise ModelNotFound(self.model.id)
-        raise failure.error
-
-    async def _open(self, backend: Backend, slot: str) -> OpenCall:
-        """Start on ``backend`` with ``slot``, which goes back when the call settles or fails to open."""
-        release = functools.partial(self.services.admission.release, slot)
-        try:
-            opened = await _start(backend, self.model, self.plan, self.meter)
-        except BaseException:
-            release()
-            raise
-        self.meter.on_settled = release
-        self.services.router.remember(self.plan.affinity_key, opened.backend)
-        return opened
-
-
-async def reserve_call(
-    services: Services, principal: Principal, plan: CallPlan, context: RequestContext
-) -> PendingCall:
-    """Everything that can be refused with a plain HTTP error: model, key policy, parameters, money."""
+def check(services: Services, principal: Principal, plan: CallPlan) -> tuple[ModelInfo, list[Backend]]:
+    """Everything that can refuse a request before money moves: model, key policy, parameters, rate."""
     model = resolve_model(services, plan.model)
     check_model(principal.policy, model.id)
     validate(model, plan)
     services.limiter.admit(principal.key_id, principal.policy)
     candidates = services.router.candidates(model.id, plan.prefer_channel, plan.api)
     if not candidates:
-        raise ModelNotFound(model.id)
-    meter = await _reserve(services, principal, model, plan, context)
-    return PendingCall(services, plan, model, meter, candidates)
+        raise model_unavailable(model.id)
+    return model, candidates

@@ -13,12 +13,10 @@ from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol.validation import parse_model
 from aicy.routing.catalog_json import model_from_json, model_to_json
 from aicy.routing.default_models import DEFAULT_MODELS
-from aicy.routing.health import Breaker
 from aicy.storage.catalog import CatalogStore
 from aicy.types import JSON
+from aicy.upstream.base import Backend
 from aicy.upstream.failures import UpstreamFailure
-from aicy.upstream.http1 import Http1Client
-from aicy.upstream.openai_http import HttpBackend
 
 SEED_FLAG = "catalog_seeded_v1"
 
@@ -133,12 +131,11 @@ class CatalogAdmin:
             raise NotFound(f"No channel named '{name}'.", code="channel_not_found")
 
 
-async def try_channel(channel: Channel, client: Http1Client, model_id: str | None = None) -> JSON:
-    """Send one small real request through the channel and time it."""
+async def try_channel(channel: Channel, backend: Backend, model_id: str | None = None) -> JSON:
+    """Send one small real request through the channel (``backend`` is that channel) and time it."""
     model = model_id or next(iter(channel.models), None)
     if model is None:
         raise InvalidRequest(f"Channel '{channel.name}' serves no models.", param="model")
-    backend = HttpBackend(channel, client, Breaker())
     upstream_model = channel.upstream_model(model)
     body: JSON = (
         {
@@ -151,7 +148,7 @@ async def try_channel(channel: Channel, client: Http1Client, model_id: str | Non
     )
     started = time.perf_counter()
     try:
-        reply = await backend.open(body, streaming=False)
+        reply = await backend.relay(body, streaming=False)
         answer = await reply.json()
         await reply.close()
     except (UpstreamFailure, AicyError) as exc:

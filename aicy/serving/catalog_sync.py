@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aicy.domain.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
-from aicy.upstream.http1 import Http1Client
-from aicy.upstream.openai_http import TRANSPORT_ERRORS, HttpBackend
+from aicy.upstream.base import Backend
+from aicy.upstream.failures import UpstreamFailure
+
+BackendFactory = Callable[[Channel], Backend]
 
 log = logging.getLogger("aicy.catalog")
 
 
 class CatalogSync:
     def __init__(
-        self, admin: CatalogAdmin, router: Router, client: Http1Client, admission: Admission
+        self, admin: CatalogAdmin, router: Router, backends: BackendFactory, admission: Admission
     ) -> None:
         self.admin = admin
         self.admission = admission
         self.router = router
-        self.client = client
+        self.backends = backends
         self._version: tuple[int, ...] | None = None
 
     async def load(self) -> None:
@@ -33,8 +36,7 @@ class CatalogSync:
     def _entry(self, channel: Channel) -> ChannelEntry:
         self.admission.set_capacity(channel.name, channel.capacity)
         breaker = self.router.breaker(channel.name)
-        backend = HttpBackend(channel, self.client, breaker)
-        return ChannelEntry(backend, channel.models, channel.priority, channel.weight, breaker)
+        return ChannelEntry(self.backends(channel), channel.models, channel.priority, channel.weight, breaker)
 
     async def reload_if_changed(self) -> bool:
         if await self.admin.store.version() == self._version:
@@ -56,30 +58,16 @@ class CatalogSync:
         while True:
             await asyncio.sleep(interval)
             for entry in self.router.probe_due():
-                backend = entry.backend
-                assert isinstance(backend, HttpBackend)
-                await probe_once(backend)
+                await probe_once(self.router, entry.backend)
 
 
-async def probe_once(backend: HttpBackend) -> bool:
-    channel = backend.channel
-    headers = {k: v for k, v in backend.headers(False).items() if k != "content-type"}
+async def probe_once(router: Router, backend: Backend) -> bool:
+    """Ask a channel out of rotation whether it answers; routing keeps the score."""
     try:
-        reply = await backend.client.request(
-            "GET",
-            channel.base_url.rstrip("/") + "/models",
-            headers=headers,
-            connect_timeout=channel.connect_timeout,
-            read_timeout=channel.connect_timeout + 5,
-        )
-    except TRANSPORT_ERRORS as exc:
-        backend.breaker.record_failure(f"probe: {type(exc).__name__}")
+        await backend.probe()
+    except UpstreamFailure as exc:
+        router.record_failure(backend.name, exc.reason, fatal=exc.auth)
         return False
-    status = reply.status
-    reply.close()
-    if status < 400 or status in (404, 405):
-        backend.breaker.record_success()
-        log.info("channel %s is back in rotation", channel.name)
-        return True
-    backend.breaker.record_failure(f"probe: HTTP {status}", fatal=status in (401, 403))
-    return False
+    router.record_success(backend.name)
+    log.info("channel %s is back in rotation", backend.name)
+    return True

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aicy.accounting.money import cost
 from aicy.accounting.ratelimit import RateLimiter
@@ -24,14 +23,10 @@ from aicy.protocol.upstream_chat import chat_usage
 from aicy.protocol.upstream_responses import responses_usage
 from aicy.storage.billing import BillingStore, Settlement
 from aicy.types import Event, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart, Usage
+from aicy.upstream.base import PreparedCall
 
 log = logging.getLogger("aicy.metering")
 BILLED_STATUSES = frozenset({"completed", "incomplete"})
-
-
-@runtime_checkable
-class PartialUsage(Protocol):
-    def usage_so_far(self) -> Usage: ...
 
 
 @dataclass(slots=True)
@@ -82,6 +77,12 @@ class UsageTracker:
 
 @dataclass(slots=True)
 class Meter:
+    """A reservation's numbers for its settlement: what the call produced and how long it took.
+
+    It is settled by :class:`aicy.serving.generation.Generation`, once, from the ``finally`` that ends the
+    generation; nothing here guards against a second call.
+    """
+
     billing: BillingStore
     limiter: RateLimiter
     principal: Principal
@@ -95,45 +96,39 @@ class Meter:
     channel: str | None = None
     upstream_model: str | None = None
     tracker: UsageTracker = field(default_factory=UsageTracker)
-    partial: PartialUsage | None = None
-    settled: bool = False
-    on_settled: Callable[[], None] | None = None
-
-    def _done(self) -> None:
-        """Give back the backend slot (admission) as soon as the call is over."""
-        hook, self.on_settled = self.on_settled, None
-        if hook is not None:
-            hook()
+    partial: PreparedCall | None = None  # a translated call, which may count what it produced itself
+    opened: bool = False  # a backend took the call (before that, nothing can be owed)
 
     def final_usage(self) -> tuple[Usage, bool]:
-        """(usage, estimated)."""
+        """(usage, estimated). A call that never reached a backend produced nothing."""
         if self.tracker.reported is not None:
             return self.tracker.reported, False
-        if self.partial is not None:
-            return self.partial.usage_so_far(), False
+        own = self.partial.usage_so_far() if self.partial is not None else None
+        if own is not None:
+            return own, False
+        if not self.opened:
+            return Usage(), False
         guessed = Usage(input_tokens=self.input_estimate, output_tokens=self.tracker.outputs)
         return guessed, True
 
     async def settle(self, status: str) -> None:
-        """Charge and log once, also when the request is being cancelled (the store finishes a settlement it
-        started; on SQLite it runs on the loop at once, with no task of its own)."""
-        if self.settled:
-            return
-        self.settled = True
-        self._done()
+        """Charge what ``status`` and the usage say is owed, and write the usage line, in one transaction.
+
+        A request that ended normally pays its usage; any other pays only if it produced output. A failed
+        settlement leaves the reservation open (released at the next start of this node) and is logged."""
         usage, estimated = self.final_usage()
         produced = usage.output_tokens > 0 or self.tracker.outputs > 0
         owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
         # Counted before the settlement, which may wait: the client may already be sending its next request.
         self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
-        await self._settle(Settlement(owed, self._line(usage, estimated, status)))
-
-    async def _settle(self, settlement: Settlement) -> None:
         try:
-            await self.billing.settle(self.reservation_id, settlement)
+            await self.billing.settle(
+                self.reservation_id, Settlement(owed, self._line(usage, estimated, status))
+            )
         except Exception:
-            # The reservation row stays open; recovery at the next start releases it.
-            log.exception("settling %s failed", self.reservation_id)
+            log.exception(
+                "settling %s failed; the reservation stays open until recovery", self.reservation_id
+            )
 
     def _line(self, usage: Usage, estimated: bool, status: str) -> dict[str, Any]:
         now = time.monotonic()
@@ -157,12 +152,3 @@ class Meter:
             "client_ip": self.client_ip,
             "estimated": estimated,
         }
-
-    async def release(self, status: str = "failed") -> None:
-        """The call never started (every backend refused it): no charge, but a usage line all the same."""
-        if self.settled:
-            return
-        self.settled = True
-        self._done()
-        line = self._line(Usage(), estimated=False, status=status)
-        await self.billing.settle(self.reservation_id, Settlement(0, line))

@@ -2,142 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from aicy.domain.keys import Principal
-from aicy.errors import AicyError, InvalidRequest, NotFound, ServerError
-from aicy.protocol import ids, responses, sse
+from aicy.errors import InvalidRequest, NotFound
+from aicy.protocol import ids, responses
 from aicy.protocol.validation import require
-from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, OpenCall, PendingCall, RequestContext, reserve_call
+from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, RequestContext, check
+from aicy.serving.dialects import ResponsesDialect
+from aicy.serving.generation import Generation
 from aicy.serving.services import Services
-from aicy.serving.sources import RelayedResponses, TranslatedResponses
 from aicy.types import JSON
-
-log = logging.getLogger("aicy.serving.responses")
-STORED_STATUSES = frozenset({"completed", "incomplete"})
-TERMINAL = {
-    "response.completed": "completed",
-    "response.incomplete": "incomplete",
-    "response.failed": "failed",
-}
 
 
 def _not_found(response_id: str) -> NotFound:
     return NotFound(f"Response with id '{response_id}' not found.", code="response_not_found")
-
-
-@dataclass(slots=True)
-class ResponseCall:
-    """A Responses request from reservation to the last byte.
-
-    While it waits in the queue, a stream has already shown ``response.created`` (``preamble``) and repeats
-    ``response.in_progress`` (``heartbeat``) until output begins; ``begin`` opens the backend once admitted.
-    """
-
-    streaming: bool
-    store: bool
-    principal: Principal
-    services: Services
-    request: responses.ResponsesRequest
-    pending: PendingCall
-    input_items: list[JSON]
-    encoder: responses.ResponsesEncoder
-    opened: OpenCall | None = None
-    source: TranslatedResponses | RelayedResponses | None = None
-    outcome: str = "completed"  # how a finished response is settled (see ``complete``)
-    opened_early: bool = False
-    output_started: bool = False
-
-    async def begin(self, admitted: str) -> None:
-        opened = self.opened = await self.pending.start(admitted)
-        tracker = opened.meter.tracker
-        if opened.relayed is not None:
-            takeover = self.encoder if self.opened_early else None
-            self.source = RelayedResponses(
-                opened.relayed, self.request.model, self.request.previous_response_id, tracker, takeover
-            )
-        else:
-            assert opened.translated is not None
-            self.source = TranslatedResponses(
-                opened.translated, self.encoder, tracker, started=self.opened_early
-            )
-
-    def preamble(self) -> list[bytes]:
-        self.opened_early = True
-        return [sse.typed_event(e) for e in self.encoder.start()]
-
-    def heartbeat(self) -> bytes | None:
-        if not self.opened_early or self.output_started:
-            return None
-        return sse.typed_event(self.encoder.heartbeat())
-
-    def failure(self, error: AicyError) -> bytes:
-        failed = self.source.fail if self.source is not None else self.encoder.fail
-        return b"".join(sse.typed_event(e) for e in failed(error.code or error.type, error.message))
-
-    async def _save(self, response: JSON) -> None:
-        if self.store and response.get("status") in STORED_STATUSES and isinstance(response.get("id"), str):
-            channel = self.opened.backend if self.opened else None
-            await self.services.responses.save(
-                self.principal.account_id, response, self.input_items, channel=channel
-            )
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """Events; the response is stored and the bill settled before the terminal event goes out."""
-        assert self.source is not None
-        status = "client_closed"
-        closing: list[bytes] = []
-        try:
-            async for batch in self.source.batches():
-                ready = []
-                for event in batch:
-                    kind = event.get("type")
-                    if kind in TERMINAL:
-                        status = TERMINAL[kind]
-                        await self._save(event.get("response") or {})
-                        closing.append(sse.typed_event(event))
-                        continue
-                    ready.append(sse.typed_event(event))
-                if ready:
-                    self.output_started = True
-                    yield b"".join(ready)
-        except AicyError as exc:
-            status, closing = "failed", [self.failure(exc)]
-        except Exception:
-            log.exception("responses stream failed")
-            status, closing = (
-                "failed",
-                [self.failure(ServerError("The server had an error while generating."))],
-            )
-        finally:
-            await self.pending.meter.settle(status)
-        for chunk in closing:
-            yield chunk
-
-    async def complete(self, settle: bool = True) -> JSON:
-        """The response. A failure is always settled here; a finished response only with ``settle``
-        (otherwise the caller settles it with ``outcome`` once the reply is sent)."""
-        assert self.source is not None
-        status = "failed"
-        finished = False
-        try:
-            response = await self.source.response()
-            status = str(response.get("status") or "completed")
-            await self._save(response)
-            finished, self.outcome = True, status
-            return response
-        except asyncio.CancelledError:
-            status = "client_closed"
-            raise
-        finally:
-            if settle or not finished:
-                await self.pending.meter.settle(status)
 
 
 async def _history(
@@ -169,7 +51,9 @@ def _relay_body(body: JSON, history: list[JSON], items: list[JSON]) -> Any:
     return build
 
 
-async def start(services: Services, principal: Principal, body: Any, context: RequestContext) -> ResponseCall:
+async def prepare(services: Services, principal: Principal, body: Any, context: RequestContext) -> Generation:
+    """Parse and check a request, with its stored history; the returned generation reserves, runs, stores
+    and settles it."""
     request = responses.parse_request(body)
     history, last_channel = await _history(services, principal, request)
     items = responses.input_items(request)
@@ -186,23 +70,20 @@ async def start(services: Services, principal: Principal, body: Any, context: Re
         affinity_key=request.prompt_cache_key,
     )
     context = replace(context, history_bytes=len(orjson.dumps(history)) if history else 0)
-    pending = await reserve_call(services, principal, plan, context)
-    model = pending.model
+    model, candidates = check(services, principal, plan)
     skeleton = responses.skeleton(
         request, ids.response_id(), model.id, model.default_temperature, model.default_top_p
     )
     if skeleton["reasoning"]["effort"] is None:
         skeleton["reasoning"]["effort"] = model.default_reasoning_effort
-    return ResponseCall(
-        bool(request.stream),
-        request.store is not False,
-        principal,
-        services,
-        request,
-        pending,
-        items,
-        responses.ResponsesEncoder(skeleton),
+
+    async def store(response: JSON, channel: str | None) -> None:
+        await services.responses.save(principal.account_id, response, items, channel=channel)
+
+    dialect = ResponsesDialect(
+        request, responses.ResponsesEncoder(skeleton), store if request.store is not False else None
     )
+    return Generation(services, principal, plan, model, candidates, dialect, context)
 
 
 async def retrieve(services: Services, principal: Principal, response_id: str) -> JSON:

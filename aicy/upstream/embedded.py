@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
@@ -14,6 +14,7 @@ from aicy.engine.llama import EngineJob, EngineResult, LlamaEngine, Sampling
 from aicy.errors import InvalidRequest
 from aicy.protocol import ids
 from aicy.types import (
+    JSON,
     Event,
     Finish,
     GenerationRequest,
@@ -100,11 +101,22 @@ class EmbeddedCall:
 
 
 class EmbeddedBackend:
+    """The engine as a :class:`aicy.upstream.base.Backend`: it takes neutral requests only (no relaying)."""
+
     name = "embedded"
     wire_api: WireApi | None = None
 
     def __init__(self, engine: LlamaEngine) -> None:
         self.engine = engine
+
+    def upstream_model(self, model: ModelInfo) -> str:
+        return model.id
+
+    async def relay(self, body: JSON, *, streaming: bool) -> NoReturn:
+        raise TypeError("the embedded engine speaks no wire API: serving translates for it")
+
+    async def probe(self) -> None:
+        return None  # in process: it answers while the server runs
 
     async def prepare(self, request: GenerationRequest, model: ModelInfo) -> EmbeddedCall:
         forced = forced_tools(request)

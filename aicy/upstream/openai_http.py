@@ -24,8 +24,8 @@ from aicy.errors import AicyError, RateLimited, UpstreamError
 from aicy.protocol import sse
 from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
 from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
-from aicy.routing.health import Breaker
-from aicy.types import JSON, Event, GenerationRequest, WireApi
+from aicy.types import JSON, Event, GenerationRequest, Usage, WireApi
+from aicy.upstream.dialect import adapt_body
 from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, parse_retry_after
 from aicy.upstream.http1 import Http1Client, Response, TransportError
 
@@ -116,11 +116,12 @@ class UpstreamReply:
 
 
 class HttpBackend:
-    def __init__(self, channel: Channel, client: Http1Client, breaker: Breaker) -> None:
+    """A channel as a :class:`aicy.upstream.base.Backend`."""
+
+    def __init__(self, channel: Channel, client: Http1Client) -> None:
         self.channel = channel
         self.client = client
         self.url = channel.base_url.rstrip("/") + PATHS[channel.wire_api]
-        self.breaker = breaker
         self.name = channel.name
         self.wire_api: WireApi | None = channel.wire_api
         self._keys = itertools.cycle(channel.api_keys or ("",))
@@ -140,13 +141,36 @@ class HttpBackend:
             headers["accept"] = "text/event-stream"
         return headers
 
+    async def relay(self, body: JSON, *, streaming: bool) -> UpstreamReply:
+        """Send the customer's body as is (it speaks this channel's API)."""
+        return await self.open(body, streaming=streaming)
+
+    async def probe(self) -> None:
+        """``GET /models``: any answer but an auth failure or a server error means the channel is back."""
+        channel = self.channel
+        headers = {k: v for k, v in self.headers(False).items() if k != "content-type"}
+        try:
+            reply = await self.client.request(
+                "GET",
+                channel.base_url.rstrip("/") + "/models",
+                headers=headers,
+                connect_timeout=channel.connect_timeout,
+                read_timeout=channel.connect_timeout + 5,
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise self._fail(f"probe: {type(exc).__name__}", _unavailable()) from None
+        status = reply.status
+        reply.close()
+        if status >= 400 and status not in (404, 405):
+            raise self._fail(f"probe: HTTP {status}", _unavailable(), auth=status in (401, 403))
+
     async def open(self, body: JSON, *, streaming: bool) -> UpstreamReply:
         """Send ``body``; raise UpstreamFailure for anything another channel could fix."""
         try:
             response = await self.client.request(
                 "POST",
                 self.url,
-                orjson.dumps(self.channel.adapt(body)),
+                orjson.dumps(adapt_body(self.channel, body)),
                 self.headers(streaming),
                 connect_timeout=self.channel.connect_timeout,
                 read_timeout=self.channel.timeout,
@@ -170,13 +194,11 @@ class HttpBackend:
             except TRANSPORT_ERRORS as exc:
                 await reply.close()
                 raise self._fail(f"first event: {type(exc).__name__}", _unavailable()) from None
-        self.breaker.record_success()
         return reply
 
     def _fail(
         self, reason: str, error: AicyError, *, retry_after: float | None = None, auth: bool = False
     ) -> UpstreamFailure:
-        self.breaker.record_failure(reason, fatal=auth)
         log.warning("channel %s failed: %s", self.name, reason)
         return UpstreamFailure(self.name, reason, error, retry_after=retry_after, auth=auth)
 
@@ -200,8 +222,7 @@ class HttpBackend:
             return self._fail(
                 f"HTTP {status}", _unavailable(), retry_after=parse_retry_after(response.headers)
             )
-        self.breaker.record_success()  # the channel works; the request itself was refused
-        return client_error_from_upstream(status, raw)
+        return client_error_from_upstream(status, raw)  # the channel works; the request itself was refused
 
 
 def _unavailable() -> AicyError:
@@ -236,6 +257,9 @@ class HttpCall:
     decoder: StreamDecoder
     input_tokens: int = 0
     max_output_tokens: int = 0
+
+    def usage_so_far(self) -> Usage | None:
+        return None  # an upstream reports usage in its stream, if at all
 
     async def events(self) -> AsyncIterator[Event]:
         try:
