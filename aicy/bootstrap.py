@@ -6,6 +6,7 @@ from aicy.domain.models import EMBEDDED_MODEL_ID
 from aicy.settings import Settings
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.storage.tx import Transactor
 
 ADMIN_ACCOUNT = "admin"
 _CHAT_BODY = f'{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", "content": "Say hello."}}]}}'
@@ -14,15 +15,17 @@ _CHAT_BODY = f'{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", 
 async def first_start(settings: Settings) -> str | None:
     """Migrate; on an empty database create the admin account and key. Returns the new key, if any."""
     db = create_engine(settings.resolved_database_url)
+    transactor = Transactor(db)
     try:
         await migrate(db)
-        keys = KeyStore(db)
+        keys = KeyStore(db, transactor)
         if await keys.count_accounts():
             return None
         account = await keys.ensure_account(ADMIN_ACCOUNT, is_admin=True)
         _, key = await keys.create_key(account, "first key", role="admin")
         return key.secret
     finally:
+        transactor.close()
         await db.dispose()
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicy.accounting.money import MICROS_PER_USD, parse_usd
+from aicy.accounting.money import MICROS_PER_USD
 from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call
 from aicy.domain.models import embedded_model
 from aicy.errors import AicyError
@@ -30,6 +30,7 @@ from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.storage.tx import Transactor
 from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import HttpBackend
 
@@ -68,7 +69,13 @@ def run(work: Callable[[Stores], Awaitable[T]]) -> T:
             box = SecretBox(load_or_create_secret(settings.data_dir, settings.secret_key))
             catalog = CatalogAdmin(CatalogStore(db, box))
             await catalog.seed()
-            return await work(Stores(settings, db, KeyStore(db), catalog, BillingStore(db)))
+            transactor = Transactor(db)
+            try:
+                return await work(
+                    Stores(settings, db, KeyStore(db, transactor), catalog, BillingStore(db, transactor))
+                )
+            finally:
+                transactor.close()
         finally:
             await db.dispose()
 
@@ -118,7 +125,7 @@ def _expiry(value: str | None) -> int | None:
     if value is None:
         return None
     units = {"d": 86_400, "h": 3_600, "m": 60}
-    if value[:-1].isdigit() and value[-1] in units:
+    if value[:-1].isascii() and value[:-1].isdigit() and value[-1] in units:
         return int(time.time()) + int(value[:-1]) * units[value[-1]]
     moment = datetime.datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -219,7 +226,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or visible prefi
 @accounts_app.command("create")
 def accounts_create(name: str) -> None:
     """Create an account (balance zero)."""
-    account = run(lambda s: AccountsAdmin(s.keys, s.billing).create_account(name))
+    account = run(lambda s: AccountsAdmin(s.keys, s.billing).create_account({"name": name}))
     console.print(f"Account {account.name} ({account.id}).")
 
 
@@ -240,24 +247,38 @@ def accounts_list() -> None:
     console.print(table)
 
 
+_IDEMPOTENCY_HELP = "Do it once only: the same key again prints the first result and moves no money."
+
+
 @accounts_app.command("topup")
-def accounts_topup(account: str, amount: str, note: Annotated[str | None, typer.Option()] = None) -> None:
+def accounts_topup(
+    account: str,
+    amount: Annotated[str, typer.Argument(help="USD, e.g. 50 or 12.50 (at most 6 decimals).")],
+    note: Annotated[str | None, typer.Option()] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help=_IDEMPOTENCY_HELP)] = None,
+) -> None:
     """Add money to an account, e.g. `aicy accounts topup acme 50`."""
-    micros = parse_usd(amount)
-    if micros <= 0:
-        console.print("A top-up must be positive.")
-        raise typer.Exit(1)
-    record = run(lambda s: AccountsAdmin(s.keys, s.billing).credit(account, micros, "topup", note))
-    console.print(f"{record.name}: balance {_money(record.balance)}.")
+    _credit(account, amount, "topup", note, idempotency_key)
 
 
 @accounts_app.command("adjust")
-def accounts_adjust(account: str, amount: str, note: Annotated[str, typer.Option(help="Why.")]) -> None:
+def accounts_adjust(
+    account: str,
+    amount: Annotated[str, typer.Argument(help="Signed USD, e.g. -1.25.")],
+    note: Annotated[str, typer.Option(help="Why.")],
+    idempotency_key: Annotated[str | None, typer.Option(help=_IDEMPOTENCY_HELP)] = None,
+) -> None:
     """Correct a balance by a signed amount, e.g. `aicy accounts adjust acme -- -1.25 --note refund`."""
-    record = run(
-        lambda s: AccountsAdmin(s.keys, s.billing).credit(account, parse_usd(amount), "adjustment", note)
-    )
-    console.print(f"{record.name}: balance {_money(record.balance)}.")
+    _credit(account, amount, "adjustment", note, idempotency_key)
+
+
+def _credit(account: str, amount: str, reason: str, note: str | None, idempotency_key: str | None) -> None:
+    """Checked by the same rules as the admin API's (the amount is a decimal string of USD here)."""
+    body = {"amount": amount, "note": note}
+    done = run(lambda s: AccountsAdmin(s.keys, s.billing).credit(account, body, reason, idempotency_key))
+    record = done.account
+    replayed = " (already done with this idempotency key; nothing moved)" if done.replayed else ""
+    console.print(f"{record.name}: balance {_money(record.balance)}.{replayed}")
 
 
 @accounts_app.command("ledger")

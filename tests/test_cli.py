@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -131,3 +132,48 @@ def test_models_cli_changes_the_catalog(aicy: AicyProcess) -> None:
     aicy.cli("models", "update", "cli-model", '{"max_output_tokens": 50}')
     aicy.cli("models", "remove", "cli-model")
     assert "cli-model" not in aicy.cli("models").stdout
+
+
+def _cli_fails(aicy: AicyProcess, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "aicy", *args], env=aicy.env, capture_output=True, text=True)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def _balance(admin: httpx.Client, account: str) -> int:
+    return int(admin.get(f"/admin/accounts/{account}").json()["balance"])
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("９", "not an amount"),  # fullwidth nine: was 9 USD
+        ("²", "not an amount"),
+        ("1e3", "not an amount"),
+        ("1.0000001", "at most 6 decimal places"),
+        ("1000000001", "limited to"),
+        ("9200000000000", "limited to"),
+        ("0", "must be positive"),
+        ("-5", "must be positive"),
+    ],
+)
+def test_accounts_topup_refuses_what_the_admin_api_refuses(
+    aicy: AicyProcess, admin: httpx.Client, amount: str, message: str
+) -> None:
+    aicy.cli("accounts", "create", "cli-money")
+    before = _balance(admin, "cli-money")
+    assert message in _cli_fails(aicy, "accounts", "topup", "cli-money", "--", amount)
+    assert _balance(admin, "cli-money") == before
+
+
+def test_accounts_topup_once_per_idempotency_key(aicy: AicyProcess, admin: httpx.Client) -> None:
+    aicy.cli("accounts", "create", "cli-once")
+    first = aicy.cli("accounts", "topup", "cli-once", "2.5", "--idempotency-key", "cli-once-1").stdout
+    again = aicy.cli("accounts", "topup", "cli-once", "2.5", "--idempotency-key", "cli-once-1").stdout
+    assert "2.500000" in first and "2.500000" in again and "nothing moved" in again
+    assert "different request" in _cli_fails(
+        aicy, "accounts", "topup", "cli-once", "3", "--idempotency-key", "cli-once-1"
+    )
+    assert _balance(admin, "cli-once") == 2_500_000
+    assert "at most 200 characters" in _cli_fails(aicy, "accounts", "create", "x" * 201)

@@ -7,15 +7,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aicy.domain.channels import Channel
-from aicy.errors import InvalidRequest
 from aicy.http.auth import authenticate_admin
 from aicy.http.body import read_json
 from aicy.http.routes import json_response, services_of
+from aicy.protocol.validation import int_param
 from aicy.routing.catalog_json import model_to_json
-from aicy.serving.accounts_admin import AccountsAdmin, account_json, amount_of, key_json
+from aicy.serving.accounts_admin import AccountsAdmin, account_json, key_json
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.services import Services
 from aicy.upstream.openai_http import HttpBackend
+
+MAX_DAYS = 3660  # /admin/usage looks back at most ten years
 
 
 async def _admin(request: Request) -> Services:
@@ -141,12 +143,7 @@ async def list_accounts(request: Request) -> Response:
 async def create_account(request: Request) -> Response:
     services = await _admin(request)
     body = await read_json(request, services.settings.max_body_bytes)
-    name = body.get("name") if isinstance(body, dict) else None
-    if not isinstance(name, str) or not name:
-        raise InvalidRequest(
-            "Missing required parameter: 'name'.", param="name", code="missing_required_parameter"
-        )
-    return json_response(account_json(await _accounts(services).create_account(name)), status=201)
+    return json_response(account_json(await _accounts(services).create_account(body)), status=201)
 
 
 async def get_account(request: Request) -> Response:
@@ -155,15 +152,16 @@ async def get_account(request: Request) -> Response:
 
 
 async def credit_account(request: Request) -> Response:
+    """A top-up or an adjustment; with an ``Idempotency-Key`` header, once: the same key and request again
+    get the first result (marked ``Idempotent-Replayed: true``) and move no money."""
     services = await _admin(request)
     body = await read_json(request, services.settings.max_body_bytes)
     reason = "topup" if request.url.path.endswith("/topup") else "adjustment"
-    amount = amount_of(body)
-    if reason == "topup" and amount <= 0:
-        raise InvalidRequest("A top-up must be positive.", param="amount", code="invalid_value")
-    note = body.get("note") if isinstance(body.get("note"), str) else None
-    account = await _accounts(services).credit(request.path_params["account"], amount, reason, note)
-    return json_response(account_json(account))
+    done = await _accounts(services).credit(
+        request.path_params["account"], body, reason, request.headers.get("idempotency-key")
+    )
+    headers = {"Idempotent-Replayed": "true"} if done.replayed else None
+    return json_response(account_json(done.account), headers=headers)
 
 
 async def account_ledger(request: Request) -> Response:
@@ -209,7 +207,7 @@ async def revoke_key(request: Request) -> Response:
 async def usage(request: Request) -> Response:
     services = await _admin(request)
     query = request.query_params
-    days = int(query.get("days", "30")) if query.get("days", "30").isdigit() else 30
+    days = int_param(query, "days", 30, 1, MAX_DAYS)
     rows = await _accounts(services).usage(query.get("group_by", "day"), query.get("account"), days)
     return json_response({"object": "list", "group_by": query.get("group_by", "day"), "data": rows})
 
@@ -219,8 +217,7 @@ async def usage_lines(request: Request) -> Response:
     services = await _admin(request)
     account = request.query_params.get("account")
     account_id = (await _accounts(services).account(account)).id if account else None
-    limit_text = request.query_params.get("limit", "100")
-    limit = min(int(limit_text), 1000) if limit_text.isdigit() else 100
+    limit = int_param(request.query_params, "limit", 100, 1, 1000)
     lines = await services.billing.usage_lines(account_id, limit=limit)
     return json_response({"object": "list", "data": lines})
 

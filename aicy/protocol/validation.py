@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from aicy.errors import InvalidRequest
 
@@ -29,6 +30,11 @@ _CODES = {
     "too_short": "array_below_min_length",
     "literal_error": "invalid_value",
     "enum": "invalid_value",
+    # raised by aicy's own validators (PydanticCustomError), passed through as they are
+    "invalid_type": "invalid_type",
+    "invalid_value": "invalid_value",
+    "amount_out_of_range": "amount_out_of_range",
+    "string_above_max_length": "string_above_max_length",
 }
 
 
@@ -83,3 +89,44 @@ def validation_error(exc: ValidationError, model: type[BaseModel] | None = None)
 def require(condition: bool, message: str, param: str, code: str = "invalid_value") -> None:
     if not condition:
         raise InvalidRequest(message, param=param, code=code)
+
+
+def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter from ``lo`` to ``hi``, or ``default`` when absent.
+
+    Only ASCII digits are taken: ``str.isdigit`` also accepts '²' or '٣', which ``int`` then refuses
+    (or, for '٣', reads as 3)."""
+    text = query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 18 and lo <= int(text) <= hi):
+        raise InvalidRequest(
+            f"Invalid value for '{name}': expected an integer from {lo} to {hi}.",
+            param=name,
+            code="invalid_value",
+        )
+    return int(text)
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """Why ``value`` cannot be stored as text of at most ``max_length`` characters, if it cannot."""
+    if "\x00" in value:
+        return "must not contain NUL characters (\\u0000)"
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters long"
+    return None
+
+
+def stored_text(max_length: int) -> Callable[[str], str]:
+    """A pydantic ``AfterValidator`` for text that goes into a column: no NUL (PostgreSQL refuses it in
+    text) and at most ``max_length`` characters (the column's length), so a bad value is a 400 naming its
+    parameter, not a 500 from the database."""
+
+    def check(value: str) -> str:
+        problem = text_problem(value, max_length)
+        if problem is None:
+            return value
+        kind = "invalid_value" if "NUL" in problem else "string_above_max_length"
+        raise PydanticCustomError(kind, problem)
+
+    return check

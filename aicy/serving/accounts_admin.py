@@ -1,72 +1,121 @@
-"""Operators' use cases for accounts, keys and usage, shared by the admin HTTP API and the CLI."""
+"""Operators' use cases for accounts, keys and usage, shared by the admin HTTP API and the CLI.
+
+Every input is checked here, before anything is written: names and notes fit their columns and hold no NUL,
+amounts are integers of micro-units or decimal strings of USD within ``money.MAX_AMOUNT`` (never booleans,
+floats or non-ASCII digits), rates and times fit their columns.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 
-from aicy.accounting.money import parse_usd
-from aicy.domain.keys import KeyPolicy, Role
+from aicy.accounting.money import AmountError, amount_from_json
+from aicy.domain.keys import SETTABLE_FIELDS, KeyPolicy, Role, policy_from, policy_json, policy_kind
 from aicy.errors import InvalidRequest, NotFound
-from aicy.protocol.validation import parse_model
-from aicy.storage.billing import GROUPS, BillingStore, NotEnoughFunds, ledger_entries, usage_report
+from aicy.protocol.validation import parse_model, stored_text, text_problem
+from aicy.storage.billing import (
+    GROUPS,
+    BalanceTooLarge,
+    BillingStore,
+    Credited,
+    Idempotency,
+    IdempotencyKeyReused,
+    NotEnoughFunds,
+    ledger_entries,
+    usage_report,
+)
 from aicy.storage.keys import AccountRecord, KeyRecord, KeyStore, policy_columns
 
+NAME_LENGTH = 200  # accounts.name and api_keys.name
+NOTE_LENGTH = 1000
+IDEMPOTENCY_KEY_LENGTH = 200  # idempotency_keys.key
+MAX_INT32 = 2**31 - 1  # rpm and tpm are INTEGER columns
+MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
 
-def _micros(value: int | str | None) -> int | None:
-    return parse_usd(value) if isinstance(value, str) else value
+Name = Annotated[str, Field(min_length=1), AfterValidator(stored_text(NAME_LENGTH))]
+Note = Annotated[str, AfterValidator(stored_text(NOTE_LENGTH))]
 
 
-class KeyInput(BaseModel):
-    """A key's settings; money as a decimal string ("12.5", account currency) or integer micro-units."""
+def _amount(value: Any) -> int:
+    try:
+        return amount_from_json(value)
+    except AmountError as exc:
+        raise PydanticCustomError(exc.code, str(exc)) from None
+
+
+def _spend_limit(value: Any) -> int | None:
+    if value is None:
+        return None
+    micros = _amount(value)
+    if micros < 0:
+        raise PydanticCustomError("invalid_value", "a spend limit cannot be negative")
+    return micros
+
+
+def _networks(value: list[str] | None) -> list[str] | None:
+    for network in value or []:
+        ipaddress.ip_network(network, strict=False)  # a ValueError here is a 400 naming the entry
+    return value
+
+
+Amount = Annotated[int, BeforeValidator(_amount)]
+
+# How each kind of KeyPolicy field is taken as input (see aicy.domain.keys.KeyPolicy).
+_POLICY_INPUT: dict[str, Any] = {
+    "unix_time": Annotated[int | None, Field(strict=True, ge=0, le=MAX_UNIX_TIME)],
+    "names": list[Name] | None,
+    "networks": Annotated[list[str] | None, AfterValidator(_networks)],
+    "money": Annotated[int | None, BeforeValidator(_spend_limit)],
+    "per_minute": Annotated[int | None, Field(strict=True, ge=1, le=MAX_INT32)],
+    "flag": Annotated[bool, Field(strict=True)],
+}
+
+
+class KeyInputBase(BaseModel):
+    """A key's name, account and role; ``KeyInput`` adds one field per settable ``KeyPolicy`` field.
+
+    Money as a decimal string ("12.5", account currency) or integer micro-units."""
 
     model_config = ConfigDict(extra="forbid")
 
-    account: str = "default"
-    name: str = "key"
+    account: Name = "default"
+    name: Name = "key"
     role: Role = "customer"
-    models: list[str] | None = None
-    ips: list[str] | None = None
-    expires_at: int | None = None
-    spend_limit: int | str | None = None
-    spend_limit_daily: int | str | None = None
-    spend_limit_monthly: int | str | None = None
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
-    shared: bool = False
-
-    @field_validator("spend_limit", "spend_limit_daily", "spend_limit_monthly")
-    @classmethod
-    def _money(cls, value: int | str | None) -> int | None:
-        return _micros(value)
-
-    @field_validator("ips")
-    @classmethod
-    def _networks(cls, value: list[str] | None) -> list[str] | None:
-        import ipaddress
-
-        for network in value or []:
-            ipaddress.ip_network(network, strict=False)
-        return value
 
     def policy(self) -> KeyPolicy:
-        return KeyPolicy(
-            expires_at=self.expires_at,
-            models=tuple(self.models) if self.models is not None else None,
-            ips=tuple(self.ips) if self.ips is not None else None,
-            spend_limit=_micros(self.spend_limit),
-            spend_limit_daily=_micros(self.spend_limit_daily),
-            spend_limit_monthly=_micros(self.spend_limit_monthly),
-            rpm=self.rpm,
-            tpm=self.tpm,
-            shared=self.shared,
-        )
+        return policy_from({name: getattr(self, name) for name in SETTABLE_FIELDS})
+
+
+_policy_inputs: dict[str, Any] = {
+    name: (_POLICY_INPUT[policy_kind(name)], getattr(KeyPolicy(), name)) for name in SETTABLE_FIELDS
+}
+KeyInput = create_model("KeyInput", __base__=KeyInputBase, **_policy_inputs)
+_PATCHABLE = frozenset(KeyInput.model_fields) - {"account", "role"}
+
+
+class AccountInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+
+
+class CreditInput(BaseModel):
+    """A top-up or an adjustment: an integer of micro-units or a decimal string of USD."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount
+    note: Note | None = None
 
 
 def key_json(record: KeyRecord) -> dict[str, Any]:
-    p = record.policy
     return {
         "id": record.id,
         "prefix": record.prefix,
@@ -77,16 +126,7 @@ def key_json(record: KeyRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "revoked_at": record.revoked_at,
         "enabled": record.enabled,
-        "expires_at": p.expires_at,
-        "models": list(p.models) if p.models is not None else None,
-        "ips": list(p.ips) if p.ips is not None else None,
-        "spend_limit": p.spend_limit,
-        "spend_limit_daily": p.spend_limit_daily,
-        "spend_limit_monthly": p.spend_limit_monthly,
-        "rpm": p.rpm,
-        "tpm": p.tpm,
-        "shared": p.shared,
-        "suspended_reason": p.suspended_reason,
+        **policy_json(record.policy),
     }
 
 
@@ -103,16 +143,22 @@ def account_json(record: AccountRecord) -> dict[str, Any]:
     }
 
 
-def amount_of(body: Any) -> int:
-    if not isinstance(body, dict) or "amount" not in body:
+def idempotency_key(value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header: 1 to 200 printable ASCII characters, or absent."""
+    if value is None:
+        return None
+    if not 0 < len(value) <= IDEMPOTENCY_KEY_LENGTH or not all(" " < c <= "~" for c in value):
         raise InvalidRequest(
-            "Missing required parameter: 'amount'.", param="amount", code="missing_required_parameter"
+            f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_LENGTH} printable ASCII characters.",
+            param="Idempotency-Key",
+            code="invalid_value",
         )
-    raw = body["amount"]
-    try:
-        return parse_usd(raw) if isinstance(raw, str) else int(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequest(f"Invalid amount: {exc}", param="amount", code="invalid_value") from None
+    return value
+
+
+def _fingerprint(reason: str, account_id: str, amount: int, note: str | None) -> str:
+    what = {"operation": reason, "account": account_id, "amount": amount, "note": note}
+    return hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class AccountsAdmin:
@@ -121,25 +167,54 @@ class AccountsAdmin:
         self.billing = billing
 
     async def account(self, name_or_id: str) -> AccountRecord:
-        found = await self.keys.account(name_or_id)
+        found = None if text_problem(name_or_id, NAME_LENGTH) else await self.keys.account(name_or_id)
         if found is None:
             raise NotFound(f"No account '{name_or_id}'.", code="account_not_found")
         return found
 
-    async def create_account(self, name: str) -> AccountRecord:
-        return await self.account(await self.keys.ensure_account(name))
+    async def create_account(self, body: Any) -> AccountRecord:
+        spec = parse_model(AccountInput, body)
+        return await self.account(await self.keys.ensure_account(spec.name))
 
-    async def credit(self, name_or_id: str, amount: int, reason: str, note: str | None) -> AccountRecord:
+    async def credit(
+        self, name_or_id: str, body: Any, reason: str, idempotency: str | None = None
+    ) -> Credited:
+        """A top-up (``reason`` "topup": positive only) or an adjustment (either sign), once per
+        idempotency key: the same key again returns the first result, with another request it is a 409."""
+        key = idempotency_key(idempotency)
+        spec = parse_model(CreditInput, body)
+        if reason == "topup" and spec.amount <= 0:
+            raise InvalidRequest("A top-up must be positive.", param="amount", code="invalid_value")
         account = await self.account(name_or_id)
+        fingerprint = _fingerprint(reason, account.id, spec.amount, spec.note)
         try:
-            await self.billing.credit(account.id, amount, reason, note)
+            return await self.billing.credit(
+                account.id,
+                spec.amount,
+                reason,
+                spec.note,
+                None if key is None else Idempotency(key, fingerprint),
+            )
         except NotEnoughFunds:
             raise InvalidRequest(
                 "The adjustment would take the available balance below zero.",
                 param="amount",
                 code="insufficient_balance",
             ) from None
-        return await self.account(account.id)
+        except BalanceTooLarge:
+            raise InvalidRequest(
+                "The credit would take the balance above the largest balance aicy keeps.",
+                param="amount",
+                code="amount_out_of_range",
+            ) from None
+        except IdempotencyKeyReused:
+            raise InvalidRequest(
+                "This Idempotency-Key was already used for a different request. Use a new key for a new "
+                "request, or send the same request again to get its result.",
+                param="Idempotency-Key",
+                code="idempotency_key_reused",
+                status=409,
+            ) from None
 
     async def ledger(self, name_or_id: str) -> list[dict[str, Any]]:
         return await ledger_entries(self.billing.engine, (await self.account(name_or_id)).id)
@@ -155,20 +230,25 @@ class AccountsAdmin:
         current = await self.key(key_id)
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.", code="invalid_type")
+        for field in body:
+            if field not in _PATCHABLE | {"enabled", "unsuspend"}:
+                raise InvalidRequest(
+                    f"Unknown parameter: '{field}' (a key's account and role cannot be changed).",
+                    param=field,
+                    code="unknown_parameter",
+                )
+        for flag in ("enabled", "unsuspend"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise InvalidRequest(f"'{flag}' must be true or false.", param=flag, code="invalid_type")
         values: dict[str, Any] = {}
         if "enabled" in body:
-            values["enabled"] = bool(body["enabled"])
+            values["enabled"] = body["enabled"]
         if body.get("unsuspend"):
             values.update(suspended_at=None, suspended_reason=None)
-        limits = {
-            k: v for k, v in body.items() if k in KeyInput.model_fields and k not in ("account", "role")
-        }
+        limits = {k: v for k, v in body.items() if k in _PATCHABLE}
         if limits:
             merged = {**key_json(current), **limits}
-            spec = parse_model(
-                KeyInput,
-                {k: merged[k] for k in KeyInput.model_fields if k in merged and k not in ("account", "role")},
-            )
+            spec = parse_model(KeyInput, {k: merged[k] for k in _PATCHABLE})
             values.update(policy_columns(spec.policy()))
             values["name"] = spec.name
         await self.keys.update_key(current.id, values)

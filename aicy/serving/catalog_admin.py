@@ -49,7 +49,17 @@ class ChannelInput(BaseModel):
 class ModelInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
+    class Prices(BaseModel):
+        """Integers of micro-units per million tokens, from 0 to 10**12 (``money.MAX_PRICE``): a negative
+        price would pay the customer, and a boolean, float or string is refused rather than converted."""
+
+        model_config = ConfigDict(extra="forbid", strict=True)
+
+        input: int = Field(0, ge=0, le=10**12)
+        cached_input: int = Field(0, ge=0, le=10**12)
+        output: int = Field(0, ge=0, le=10**12)
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")  # models.id: no NUL (PostgreSQL)
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)
     owned_by: str = "aicy"
@@ -60,7 +70,7 @@ class ModelInput(BaseModel):
     default_reasoning_effort: str | None = None
     default_temperature: float = 1.0
     default_top_p: float = 1.0
-    prices: dict[str, int] = Field(default_factory=lambda: {"input": 0, "cached_input": 0, "output": 0})
+    prices: Prices = Field(default_factory=Prices)
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,5 +1,11 @@
 """Balances, reservations, the ledger, key spend and the usage log: every write that moves money.
 
+Every write here, and every read a customer's request makes (balances, the cost of a period), runs through
+the ``Transactor`` (``storage.tx``) as plain SQL: one way in, so the rows money lives in are only ever
+locked one way. The reports only the admin API and the CLI read (``usage_lines``, ``usage_report``,
+``ledger_entries``) stay SQLAlchemy Core: they write nothing and lock nothing, and their queries change
+shape with their filters and grouping, which Core composes and plain SQL strings would not.
+
 Invariants kept here (and checked by the tests): an account's ``balance`` equals the sum of its ledger
 entries; ``reserved`` equals the sum of its open reservations; ``balance - reserved`` never goes below
 zero through a reservation; a reservation is settled or released exactly once.
@@ -9,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicy.storage.schema import accounts, ledger, reservations, usage_log
+from aicy.storage.keys import ACCOUNT_COLUMNS, AccountRecord, account_record
+from aicy.storage.schema import ledger, usage_log
 from aicy.storage.tx import Transactor, Tx
 
 
@@ -27,6 +34,33 @@ class NotEnoughFunds(Exception):
     def __init__(self, period: str | None = None) -> None:
         super().__init__(period or "account")
         self.period = period
+
+
+class BalanceTooLarge(Exception):
+    """A credit would take a balance above ``MAX_BALANCE``."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key seen before, with a request that asked for something else."""
+
+
+MAX_BALANCE = 10**18
+"""No balance goes above this (in micro-units): far above any real one, and far enough below the 64-bit
+limit (9.2e18) that the arithmetic on it never overflows (SQLite would turn it into a float)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and the fingerprint of what its request asks for."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credited:
+    account: AccountRecord  # as the credit left it (for a replay: as the first call left it)
+    replayed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +139,63 @@ _LEDGER = (
     "INSERT INTO ledger (account_id, amount, reason, reference, created_at) "
     "VALUES (:account, :amount, :reason, :reference, :now)"
 )
+
+
+_OPEN_OF_NODE = "SELECT id FROM reservations WHERE node = :node AND status = 'open' ORDER BY created_at"
+_BALANCE = "SELECT balance, reserved FROM accounts WHERE id = :account"
+_TOTAL_COST = (
+    "SELECT COALESCE(SUM(cost), 0) FROM usage_log "
+    "WHERE account_id = :account AND created_at >= :since AND created_at < :until"
+)
+_LEDGER_SUM = "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = :account"
+_CREDIT = "UPDATE accounts SET balance = balance + :amount WHERE id = :account AND balance + :amount <= :cap"
+_DEBIT = (
+    "UPDATE accounts SET balance = balance + :amount "
+    "WHERE id = :account AND balance - reserved + :amount >= 0"
+)
+_CREDIT_LEDGER = (
+    "INSERT INTO ledger (account_id, amount, reason, note, created_at) "
+    "VALUES (:account, :amount, :reason, :note, :now)"
+)
+_ACCOUNT = "SELECT {} FROM accounts WHERE id = :account".format(", ".join(ACCOUNT_COLUMNS))
+_CLAIM = (
+    "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (:key, :hash, :now) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_CLAIMED = "SELECT request_hash, result FROM idempotency_keys WHERE key = :key"
+_REMEMBER = "UPDATE idempotency_keys SET result = :result WHERE key = :key"
+
+
+def _account_now(tx: Tx, account_id: str) -> AccountRecord | None:
+    row = tx.execute(_ACCOUNT, {"account": account_id}).first()
+    return None if row is None else account_record(dict(zip(ACCOUNT_COLUMNS, row, strict=True)))
+
+
+def _credit(
+    tx: Tx, account_id: str, amount: int, reason: str, note: str | None, idempotency: Idempotency | None
+) -> Credited:
+    if idempotency is not None:
+        claim = {"key": idempotency.key, "hash": idempotency.fingerprint, "now": _now()}
+        if tx.execute(_CLAIM, claim).rowcount != 1:  # on PostgreSQL this waits for a concurrent first call
+            first = tx.execute(_CLAIMED, {"key": idempotency.key}).first()
+            if first is None or first[0] != idempotency.fingerprint or first[1] is None:
+                raise IdempotencyKeyReused()
+            return Credited(account_record(orjson.loads(first[1])), replayed=True)
+    params = {"amount": amount, "account": account_id, "cap": MAX_BALANCE}
+    if tx.execute(_DEBIT if amount < 0 else _CREDIT, params).rowcount != 1:
+        if _account_now(tx, account_id) is None:
+            raise LookupError(f"no account {account_id!r}")
+        raise NotEnoughFunds() if amount < 0 else BalanceTooLarge()
+    tx.execute(
+        _CREDIT_LEDGER,
+        {"account": account_id, "amount": amount, "reason": reason, "note": note, "now": _now()},
+    )
+    account = _account_now(tx, account_id)
+    assert account is not None
+    if idempotency is not None:
+        result = orjson.dumps(asdict(account)).decode()
+        tx.execute(_REMEMBER, {"key": idempotency.key, "result": result})
+    return Credited(account, replayed=False)
 
 
 def _reserve(
@@ -196,63 +287,36 @@ class BillingStore:
 
     async def recover(self, node: str) -> int:
         """Release every reservation this node left open when it stopped (the documented crash rule)."""
-        async with self.engine.connect() as conn:
-            open_ids = (
-                (
-                    await conn.execute(
-                        select(reservations.c.id).where(
-                            reservations.c.node == node, reservations.c.status == "open"
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        for reservation_id in open_ids:
+        rows = await self.tx.run(lambda tx: tx.execute(_OPEN_OF_NODE, {"node": node}).rows, write=False)
+        for (reservation_id,) in rows:
             await self.settle(reservation_id, None)
-        return len(open_ids)
+        return len(rows)
 
-    async def credit(self, account_id: str, amount: int, reason: str, note: str | None = None) -> int:
-        """Top up (positive) or adjust (either sign). A debit may not eat into money held for requests."""
-        async with self.engine.begin() as conn:
-            where = [accounts.c.id == account_id]
-            if amount < 0:
-                where.append(accounts.c.balance - accounts.c.reserved + amount >= 0)
-            done = await conn.execute(
-                accounts.update().where(and_(*where)).values(balance=accounts.c.balance + amount)
-            )
-            if done.rowcount != 1:
-                raise NotEnoughFunds()
-            await conn.execute(
-                ledger.insert().values(
-                    account_id=account_id, amount=amount, reason=reason, note=note, created_at=_now()
-                )
-            )
-            balance = (
-                await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))
-            ).scalar()
-            return int(balance or 0)
+    async def credit(
+        self,
+        account_id: str,
+        amount: int,
+        reason: str,
+        note: str | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> Credited:
+        """Top up (positive) or adjust (either sign). A debit may not eat into money held for requests.
+
+        With ``idempotency``, a key seen before returns what its first call returned and moves no money
+        (``IdempotencyKeyReused`` if that call asked for something else); the key is recorded in the
+        same transaction as the credit, so a failed credit leaves no key behind."""
+        return await self.tx.run(lambda tx: _credit(tx, account_id, amount, reason, note, idempotency))
 
     async def balance(self, account_id: str) -> tuple[int, int]:
         """(balance, reserved) of an account."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(accounts.c.balance, accounts.c.reserved).where(accounts.c.id == account_id)
-                )
-            ).first()
-        return (int(row.balance), int(row.reserved)) if row else (0, 0)
+        row = await self.tx.run(lambda tx: tx.execute(_BALANCE, {"account": account_id}).first(), write=False)
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def ledger_sum(self, account_id: str) -> int:
-        async with self.engine.connect() as conn:
-            total = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(ledger.c.amount), 0)).where(
-                        ledger.c.account_id == account_id
-                    )
-                )
-            ).scalar()
-        return int(total or 0)
+        row = await self.tx.run(
+            lambda tx: tx.execute(_LEDGER_SUM, {"account": account_id}).first(), write=False
+        )
+        return int(row[0]) if row else 0
 
     async def usage_lines(
         self, account_id: str | None = None, since: int = 0, until: int | None = None, limit: int = 1000
@@ -267,17 +331,10 @@ class BillingStore:
         return [_plain(r) for r in rows]
 
     async def total_cost(self, account_id: str, since: int, until: int) -> int:
-        async with self.engine.connect() as conn:
-            total = (
-                await conn.execute(
-                    select(func.coalesce(func.sum(usage_log.c.cost), 0)).where(
-                        usage_log.c.account_id == account_id,
-                        usage_log.c.created_at >= since * 1000,
-                        usage_log.c.created_at < until * 1000,
-                    )
-                )
-            ).scalar()
-        return int(total or 0)
+        """What an account was charged from ``since`` to ``until`` (Unix seconds; the customer's view)."""
+        params = {"account": account_id, "since": since * 1000, "until": until * 1000}
+        row = await self.tx.run(lambda tx: tx.execute(_TOTAL_COST, params).first(), write=False)
+        return int(row[0]) if row else 0
 
 
 GROUPS = ("day", "model", "key")

@@ -1,17 +1,34 @@
-"""Accounts and API keys in the database."""
+"""Accounts and API keys in the database.
+
+Every write (accounts, keys) and the principal lookup go through the ``Transactor`` (``storage.tx``), the
+same path as the money-moving transactions, so the rows they share are only ever locked one way. The
+listings and lookups used by the admin API and the CLI (``account``, ``list_accounts``, ``list_keys``,
+``count_accounts``) read through SQLAlchemy Core: they write nothing, take no write lock, and are the only
+queries here whose shape changes with their arguments.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicy.domain.keys import KeyPolicy, NewKey, Principal, Role, generate_key
+from aicy.domain.keys import (
+    LIST_FIELDS,
+    POLICY_FIELDS,
+    SETTABLE_FIELDS,
+    KeyPolicy,
+    NewKey,
+    Principal,
+    Role,
+    generate_key,
+    policy_from,
+)
 from aicy.protocol.ids import new_id
 from aicy.storage.schema import accounts, api_keys
 from aicy.storage.tx import Transactor, Tx
@@ -41,48 +58,96 @@ class AccountRecord:
     created_at: int
 
 
-def _json_list(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(orjson.loads(value))
+ACCOUNT_COLUMNS = ("id", "name", "is_admin", "balance", "reserved", "created_at")
 
 
-def _policy(row: Row[Any]) -> KeyPolicy:
-    return KeyPolicy(
-        expires_at=row.expires_at,
-        models=_json_list(row.models),
-        ips=_json_list(row.ips),
-        spend_limit=row.spend_limit,
-        spend_limit_daily=row.spend_limit_daily,
-        spend_limit_monthly=row.spend_limit_monthly,
-        rpm=row.rpm,
-        tpm=row.tpm,
-        shared=bool(row.shared),
-        suspended_reason=row.suspended_reason,
+def account_record(row: Mapping[Any, Any]) -> AccountRecord:
+    return AccountRecord(
+        str(row["id"]),
+        str(row["name"]),
+        bool(row["is_admin"]),
+        int(row["balance"]),
+        int(row["reserved"]),
+        int(row["created_at"]),
     )
 
 
-def policy_columns(policy: KeyPolicy) -> dict[str, Any]:
-    return {
-        "expires_at": policy.expires_at,
-        "models": None if policy.models is None else orjson.dumps(list(policy.models)).decode(),
-        "ips": None if policy.ips is None else orjson.dumps(list(policy.ips)).decode(),
-        "spend_limit": policy.spend_limit,
-        "spend_limit_daily": policy.spend_limit_daily,
-        "spend_limit_monthly": policy.spend_limit_monthly,
-        "rpm": policy.rpm,
-        "tpm": policy.tpm,
-        "shared": policy.shared,
-    }
+POLICY_COLUMNS = tuple(f.name for f in POLICY_FIELDS)  # the columns are named like the fields
 
 
+def policy_of_row(row: Mapping[Any, Any]) -> KeyPolicy:
+    """A key's policy from its ``api_keys`` columns (list fields are stored as JSON text)."""
+    values = {name: row[name] for name in POLICY_COLUMNS}
+    for name in LIST_FIELDS:
+        if values[name] is not None:
+            values[name] = orjson.loads(values[name])
+    return policy_from(values)
+
+
+def policy_columns(policy: KeyPolicy, names: tuple[str, ...] = SETTABLE_FIELDS) -> dict[str, Any]:
+    """The ``api_keys`` column values of ``names`` (by default what an operator sets, not the key's state)."""
+    out = {}
+    for name in names:
+        value = getattr(policy, name)
+        out[name] = orjson.dumps(list(value)).decode() if name in LIST_FIELDS and value is not None else value
+    return out
+
+
+_PRINCIPAL_COLUMNS = ("id", "account_id", "role", "name", *POLICY_COLUMNS)
 _PRINCIPAL = (
-    "SELECT id, account_id, role, name, expires_at, models, ips, spend_limit, spend_limit_daily, "
-    "spend_limit_monthly, rpm, tpm, shared, suspended_reason FROM api_keys "
+    f"SELECT {', '.join(_PRINCIPAL_COLUMNS)} FROM api_keys "
     "WHERE secret_hash = :hash AND revoked_at IS NULL AND enabled = :on"
 )
+_ADD_ACCOUNT = (
+    "INSERT INTO accounts (id, name, is_admin, created_at, balance, reserved) "
+    "VALUES (:id, :name, :admin, :now, 0, 0) ON CONFLICT (name) DO NOTHING"
+)
+_ACCOUNT_NAMED = "SELECT id FROM accounts WHERE name = :name"
+_KEY_COLUMNS = (
+    "id",
+    "account_id",
+    "name",
+    "prefix",
+    "secret_hash",
+    "role",
+    "created_at",
+    "revoked_at",
+    "enabled",
+    *SETTABLE_FIELDS,
+)
+_ADD_KEY = "INSERT INTO api_keys ({}) VALUES ({})".format(
+    ", ".join(_KEY_COLUMNS), ", ".join(":" + c for c in _KEY_COLUMNS)
+)
+_KEY_MATCH = "(id = :match OR prefix = :match)"
+_REVOKE = f"UPDATE api_keys SET revoked_at = :now WHERE {_KEY_MATCH} AND revoked_at IS NULL"
+_WRITABLE_KEY_COLUMNS = frozenset(c.name for c in api_keys.columns) - {
+    "id",
+    "account_id",
+    "prefix",
+    "secret_hash",
+    "created_at",
+}
 
 
 def _principal_row(tx: Tx, secret_hash: str) -> tuple[Any, ...] | None:
     return tx.execute(_PRINCIPAL, {"hash": secret_hash, "on": True}).first()
+
+
+def _ensure_account(tx: Tx, name: str, is_admin: bool) -> str:
+    values = {"id": new_id("acct_", 8), "name": name, "admin": is_admin, "now": int(time.time())}
+    tx.execute(_ADD_ACCOUNT, values)  # a name taken meanwhile by another writer is simply found below
+    row = tx.execute(_ACCOUNT_NAMED, {"name": name}).first()
+    assert row is not None
+    return str(row[0])
+
+
+def _update_key(tx: Tx, match: str, values: Mapping[str, Any]) -> int:
+    unknown = set(values) - _WRITABLE_KEY_COLUMNS
+    if unknown:
+        raise ValueError(f"not writable key columns: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = :v_{name}" for name in values)
+    params = {"match": match, **{f"v_{name}": value for name, value in values.items()}}
+    return tx.execute(f"UPDATE api_keys SET {assignments} WHERE {_KEY_MATCH}", params).rowcount
 
 
 class KeyStore:
@@ -95,65 +160,40 @@ class KeyStore:
             return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
     async def ensure_account(self, name: str, is_admin: bool = False) -> str:
-        async with self.engine.begin() as conn:
-            found = (await conn.execute(select(accounts.c.id).where(accounts.c.name == name))).scalar()
-            if found is not None:
-                return str(found)
-            account_id = new_id("acct_", 8)
-            await conn.execute(
-                accounts.insert().values(
-                    id=account_id,
-                    name=name,
-                    is_admin=is_admin,
-                    created_at=int(time.time()),
-                    balance=0,
-                    reserved=0,
-                )
-            )
-            return account_id
+        """The id of the account named ``name``, created (balance zero) if there is none."""
+        return await self.tx.run(lambda tx: _ensure_account(tx, name, is_admin))
 
     async def account(self, name_or_id: str) -> AccountRecord | None:
         query = select(accounts).where((accounts.c.id == name_or_id) | (accounts.c.name == name_or_id))
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return (
-            None
-            if row is None
-            else AccountRecord(
-                row.id, row.name, bool(row.is_admin), int(row.balance), int(row.reserved), row.created_at
-            )
-        )
+        return None if row is None else account_record(row._mapping)
 
     async def list_accounts(self) -> list[AccountRecord]:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
             ).all()
-        return [
-            AccountRecord(r.id, r.name, bool(r.is_admin), int(r.balance), int(r.reserved), r.created_at)
-            for r in rows
-        ]
+        return [account_record(r._mapping) for r in rows]
 
     async def create_key(
         self, account_id: str, name: str, role: Role = "customer", policy: KeyPolicy | None = None
     ) -> tuple[str, NewKey]:
         key = generate_key()
         key_id = new_id("key_", 8)
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                api_keys.insert().values(
-                    id=key_id,
-                    account_id=account_id,
-                    name=name,
-                    prefix=key.prefix,
-                    secret_hash=key.secret_hash,
-                    role=role,
-                    created_at=int(time.time()),
-                    revoked_at=None,
-                    enabled=True,
-                    **policy_columns(policy or KeyPolicy()),
-                )
-            )
+        values = {
+            "id": key_id,
+            "account_id": account_id,
+            "name": name,
+            "prefix": key.prefix,
+            "secret_hash": key.secret_hash,
+            "role": role,
+            "created_at": int(time.time()),
+            "revoked_at": None,
+            "enabled": True,
+            **policy_columns(policy or KeyPolicy()),
+        }
+        await self.tx.run(lambda tx: tx.execute(_ADD_KEY, values))
         return key_id, key
 
     async def principal(self, secret_hash: str) -> Principal | None:
@@ -161,36 +201,15 @@ class KeyStore:
         row = await self.tx.run(lambda tx: _principal_row(tx, secret_hash), write=False)
         if row is None:
             return None
-        (
-            key_id,
-            account_id,
-            role,
-            name,
-            expires_at,
-            models,
-            ips,
-            limit,
-            daily,
-            monthly,
-            rpm,
-            tpm,
-            shared,
-            suspended,
-        ) = row
-        policy = KeyPolicy(
-            expires_at=expires_at,
-            models=_json_list(models),
-            ips=_json_list(ips),
-            spend_limit=limit,
-            spend_limit_daily=daily,
-            spend_limit_monthly=monthly,
-            rpm=rpm,
-            tpm=tpm,
-            shared=bool(shared),
-            suspended_reason=suspended,
+        found = dict(zip(_PRINCIPAL_COLUMNS, row, strict=True))
+        role: Role = "admin" if found["role"] == "admin" else "customer"
+        return Principal(
+            key_id=found["id"],
+            account_id=found["account_id"],
+            role=role,
+            policy=policy_of_row(found),
+            name=found["name"],
         )
-        role_name: Role = "admin" if role == "admin" else "customer"
-        return Principal(key_id=key_id, account_id=account_id, role=role_name, policy=policy, name=name)
 
     async def list_keys(self, account_id: str | None = None) -> list[KeyRecord]:
         query = select(api_keys, accounts.c.name.label("account_name")).join(accounts)
@@ -209,26 +228,21 @@ class KeyStore:
                 r.created_at,
                 r.revoked_at,
                 bool(r.enabled),
-                _policy(r),
+                policy_of_row(r._mapping),
             )
             for r in rows
         ]
 
     async def revoke(self, key_id_or_prefix: str) -> int:
         """Revoke by key id or visible prefix; returns how many keys were revoked."""
-        where = (api_keys.c.id == key_id_or_prefix) | (api_keys.c.prefix == key_id_or_prefix)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                api_keys.update()
-                .where(where, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=int(time.time()))
-            )
-            return int(result.rowcount)
+        params = {"match": key_id_or_prefix, "now": int(time.time())}
+        return await self.tx.run(lambda tx: tx.execute(_REVOKE, params).rowcount)
 
     async def update_key(self, key_id_or_prefix: str, values: dict[str, Any]) -> int:
-        where = (api_keys.c.id == key_id_or_prefix) | (api_keys.c.prefix == key_id_or_prefix)
-        async with self.engine.begin() as conn:
-            return int((await conn.execute(api_keys.update().where(where).values(**values))).rowcount)
+        """Set ``values`` (``api_keys`` columns) on the key with this id or visible prefix."""
+        if not values:
+            return 0
+        return await self.tx.run(lambda tx: _update_key(tx, key_id_or_prefix, values))
 
     async def suspend(self, key_id: str, reason: str) -> None:
         await self.update_key(key_id, {"suspended_at": int(time.time()), "suspended_reason": reason})

@@ -57,10 +57,15 @@ def _billing(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _idempotency_keys(conn: Connection) -> None:
+    schema.idempotency_keys.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
     (3, "balances, key limits, reservations, ledger, usage log", _billing),
+    (4, "idempotency keys of money-moving admin calls", _idempotency_keys),
 )
 
 

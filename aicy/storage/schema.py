@@ -166,3 +166,12 @@ usage_log = Table(
     Column("estimated", Boolean, nullable=False, server_default=false()),
     Index("ix_usage_account_time", "account_id", "created_at"),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # SHA-256 of what the request asked for
+    Column("result", Text, nullable=True),  # what the first request returned, as JSON
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -3,16 +3,20 @@
 The same transaction function runs in two ways. On SQLite it runs on the event loop itself, on a connection
 that never waits for a lock (``busy_timeout`` 0): a reservation or settlement takes 25–90 µs there, where a
 hop to a worker thread and back cost ~0.25 ms on these VMs (added p50 1.5–1.9 ms against 2.2–2.5 ms with the
-hop, measured side by side). Only when another writer holds the lock (the CLI, the admin API's SQLAlchemy
-connections, a WAL restart) does the transaction go to one dedicated thread whose connection waits for it,
-so the loop never blocks on a lock. On any other database it runs inside SQLAlchemy's async engine through
-``run_sync``. SQL uses ``:name`` parameters, which both understand.
+hop, measured side by side). Only when another writer holds the lock (another process such as the CLI,
+the catalog's SQLAlchemy writes, a WAL restart) does the transaction go to one dedicated thread whose
+connection waits for it, so the loop never blocks on a lock. On any other database it runs inside
+SQLAlchemy's async engine through ``run_sync``. SQL uses ``:name`` parameters, which both understand.
+
+Every write to accounts, API keys, reservations, key spend and the ledger comes this way (``storage.keys``,
+``storage.billing``), so the rows money lives in are only ever written through one path, with one kind
+of locking.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicy.storage.checkpoint import WAL_KEEP_BYTES, WalCheckpointer
 
 T = TypeVar("T")
+log = logging.getLogger("aicy.storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +80,18 @@ def _transaction(connection: sqlite3.Connection, fn: Callable[[Tx], T], write: b
 
 
 async def _to_the_end(work: Awaitable[T]) -> T:
-    """``work``, finished even when the caller is cancelled; the cancellation is raised after it."""
+    """``work``, finished even when the caller is cancelled; the cancellation is raised after it.
+
+    The cancelled caller can no longer receive the work's own error, so that error is logged here (a
+    settlement that fails must never vanish without a trace)."""
     running = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(running)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.shield(running)
+        except Exception:
+            log.exception("a transaction asked to finish failed after its caller was cancelled")
         raise
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aicy.accounting.money import cost, parse_usd, worst_case
+from aicy.accounting.money import MAX_AMOUNT, AmountError, amount_from_json, cost, parse_usd, worst_case
 from aicy.domain.models import Prices
 from aicy.types import Usage
 
@@ -73,3 +73,72 @@ def test_parse_usd_round_trips(micros: int) -> None:
 def test_parse_usd_refuses_non_amounts(text: str) -> None:
     with pytest.raises(ValueError):
         parse_usd(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "９",  # fullwidth nine: str.isdigit() accepts it, int() reads it as 9
+        "1２.5",
+        "²",
+        "٣",  # Arabic-Indic three
+        "1.５",
+        "\u3000 5",
+        "1_000",
+        "1,5",
+        "Infinity",
+        "NaN",
+        ".",
+        "-",
+        "--1",
+    ],
+)
+def test_parse_usd_takes_ascii_digits_only(text: str) -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_usd(text)
+    assert caught.value.code == "invalid_value"
+
+
+def test_parse_usd_keeps_the_forms_it_always_took() -> None:
+    assert parse_usd("12.50") == 12_500_000
+    assert parse_usd("50") == 50_000_000
+    assert parse_usd(" -1.25 ") == -1_250_000
+    assert parse_usd("+.5") == 500_000
+    assert parse_usd("0.000001") == 1
+
+
+@pytest.mark.parametrize("text", ["1000000000.000001", "-1000000000.000001", "9" * 19, "9" * 5000])
+def test_parse_usd_refuses_amounts_beyond_the_bound(text: str) -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_usd(text)
+    assert caught.value.code == "amount_out_of_range"
+    assert parse_usd("1000000000") == MAX_AMOUNT == 10**15
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (True, "invalid_type"),
+        (False, "invalid_type"),
+        (1.9, "invalid_type"),
+        (1.0, "invalid_type"),
+        (None, "invalid_type"),
+        ([1], "invalid_type"),
+        (9.2e18, "invalid_type"),
+        (9_200_000_000_000_000_000, "amount_out_of_range"),
+        (MAX_AMOUNT + 1, "amount_out_of_range"),
+        (-MAX_AMOUNT - 1, "amount_out_of_range"),
+        ("９", "invalid_value"),
+    ],
+)
+def test_amounts_from_json_are_integers_or_decimal_strings(value: object, code: str) -> None:
+    with pytest.raises(AmountError) as caught:
+        amount_from_json(value)
+    assert caught.value.code == code
+
+
+def test_amounts_from_json_in_range() -> None:
+    assert amount_from_json(5) == 5  # integers are micro-units
+    assert amount_from_json("5") == 5_000_000  # strings are USD
+    assert amount_from_json(MAX_AMOUNT) == MAX_AMOUNT
+    assert amount_from_json(-MAX_AMOUNT) == -MAX_AMOUNT

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from aicy.errors import InvalidRequest
-from aicy.protocol.validation import param_path, parse_model, require
+from aicy.protocol.validation import int_param, param_path, parse_model, require
 
 
 class _Message(BaseModel):
@@ -117,3 +117,20 @@ def test_require() -> None:
     with pytest.raises(InvalidRequest) as info:
         require(False, "Too many.", "stop", "array_above_max_length")
     assert info.value.code == "array_above_max_length"
+
+
+@pytest.mark.parametrize(
+    "text", ["²", "٣", "９", "1²", "-1", "+5", " 5", "5 ", "", "1e3", "0x10", "1" * 19, "101", "0"]
+)
+def test_int_param_takes_ascii_digits_in_range_only(text: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        int_param({"limit": text}, "limit", 20, 1, 100)
+    assert caught.value.param == "limit" and caught.value.code == "invalid_value"
+    assert "from 1 to 100" in caught.value.message
+
+
+def test_int_param_reads_numbers_and_defaults() -> None:
+    assert int_param({}, "limit", 20, 1, 100) == 20
+    assert int_param({"limit": "7"}, "limit", 20, 1, 100) == 7
+    assert int_param({"limit": "100"}, "limit", 20, 1, 100) == 100
+    assert int_param({"limit": "007"}, "limit", 20, 1, 100) == 7

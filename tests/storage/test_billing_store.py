@@ -17,6 +17,7 @@ from aicy.storage.billing import BillingStore, NotEnoughFunds, Settlement, Spend
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.schema import key_spend, reservations
+from aicy.storage.tx import Transactor
 from tests.support import drop_postgres_database, fresh_postgres_database
 
 LINE: dict[str, Any] = {
@@ -49,8 +50,9 @@ def machine_for(url: str) -> type[RuleBasedStateMachine]:
             self.loop = asyncio.new_event_loop()
             self.engine = create_engine(url)
             self.run(migrate(self.engine))
-            self.store = BillingStore(self.engine)
-            keys = KeyStore(self.engine)
+            self.transactor = Transactor(self.engine)
+            self.store = BillingStore(self.engine, self.transactor)
+            keys = KeyStore(self.engine, self.transactor)
             self.account = self.run(keys.ensure_account(f"acct-{os.urandom(4).hex()}"))
             self.key, _ = self.run(keys.create_key(self.account, "k"))
             self.open: list[str] = []
@@ -61,6 +63,7 @@ def machine_for(url: str) -> type[RuleBasedStateMachine]:
             return self.loop.run_until_complete(coro)
 
         def teardown(self) -> None:
+            self.transactor.close()
             self.run(self.engine.dispose())
             self.loop.close()
 
