@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
 from openai import OpenAI
 
@@ -343,3 +345,204 @@ def test_mixed_load_is_answered_fairly(
         waits[account] = sum(line["queue_ms"] for line in lines) / len(lines)
     assert max(waits.values()) > 0, "the load did queue"
     assert max(waits.values()) < 2 * max(min(waits.values()), 1), waits
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory, upstream: FaultUpstream) -> Iterator[AicyProcess]:
+    """Like ``server`` but with a start deadline no test reaches, so ordering tests do not race the clock."""
+    proc = AicyProcess(
+        Path(tmp_path_factory.mktemp("patient")),
+        extra_env={**QUEUE_ENV, "AICY_QUEUE_DEADLINE_SECONDS": "300"},
+    )
+    proc.cli("models", "set", '{"id": "q1", "context_window": 1000, "max_output_tokens": 100}')
+    proc.cli(
+        "channels",
+        "add",
+        "--name",
+        "one",
+        "--base-url",
+        upstream.base_url,
+        "--models",
+        "q1",
+        "--capacity",
+        "1",
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+class Holder:
+    """Takes the only slot with a stream the upstream answers slowly; ``release`` hangs up, which frees it."""
+
+    def __init__(self, server: AicyProcess, key: str, upstream: FaultUpstream) -> None:
+        upstream.state.delay = 60.0
+        seen = len(upstream.requests)
+        body = orjson.dumps(
+            {"model": "q1", "messages": [{"role": "user", "content": "hold"}], "stream": True}
+        )
+        head = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.sock = socket.create_connection(("127.0.0.1", server.port))
+        self.sock.sendall(head.encode() + body)
+        for _ in range(500):
+            if len(upstream.requests) > seen and server.health()["queues"]["one"]["in_use"] == 1:
+                break
+            time.sleep(0.02)
+        upstream.state.delay = 0.0
+        assert server.health()["queues"]["one"]["in_use"] == 1
+
+    def release(self) -> None:
+        self.sock.close()
+
+
+def _wait_queued(server: AicyProcess, waiting: int) -> None:
+    for _ in range(1500):
+        if server.health()["queues"]["one"]["waiting"] >= waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{waiting} requests did not join the queue")
+
+
+def test_requests_join_in_arrival_order_whatever_their_kind(
+    patient: AicyProcess, upstream: FaultUpstream
+) -> None:
+    """Ten non-streams, then ten streams, from one account: served in exactly that order."""
+    key = _key(patient, "order")
+    upstream.state.chunk_gap = 0.0
+    holder = Holder(patient, key, upstream)
+    upstream.requests.clear()
+
+    def send(text: str, stream: bool) -> None:
+        httpx.post(
+            f"{patient.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+            json={"model": "q1", "messages": [{"role": "user", "content": text}], "stream": stream},
+        )
+
+    labels = [(f"n{i}", False) for i in range(10)] + [(f"s{i}", True) for i in range(10)]
+    threads = []
+    for number, (text, stream) in enumerate(labels):
+        threads.append(threading.Thread(target=send, args=(text, stream)))
+        threads[-1].start()
+        _wait_queued(patient, number + 1)  # the next one arrives only once this one has its place
+    holder.release()
+    for thread in threads:
+        thread.join()
+    upstream.state.chunk_gap = 0.01
+    served = [r["body"]["messages"][0]["content"] for r in upstream.requests]
+    assert served == [text for text, _ in labels]
+
+
+def test_a_burst_of_streams_and_non_streams_is_served_in_arrival_order(
+    patient: AicyProcess, upstream: FaultUpstream
+) -> None:
+    """Capacity 1 and 150 + 150 requests arriving together, alternating: the upstream sees both kinds at the
+    same rate (a non-stream used to join the queue a turn late, and every stream overtook it)."""
+    keys = [_key(patient, f"burst-{n}") for n in range(3)]
+    upstream.state.delay, upstream.state.chunk_gap = 0.0, 0.0
+    upstream.requests.clear()
+
+    async def one(client: httpx.AsyncClient, number: int) -> int:
+        stream = number % 2 == 0
+        reply = await client.post(
+            "/chat/completions",
+            headers={"Authorization": f"Bearer {keys[number % 3]}"},
+            json={"model": "q1", "messages": [{"role": "user", "content": f"b{number}"}], "stream": stream},
+        )
+        return reply.status_code
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=400)
+        async with httpx.AsyncClient(base_url=patient.base_url, timeout=300, limits=limits) as client:
+            return await asyncio.gather(*(one(client, n) for n in range(300)))
+
+    statuses = asyncio.run(burst())
+    upstream.state.chunk_gap = 0.01
+    assert statuses == [200] * 300
+    order = [r["body"].get("stream") is True for r in upstream.requests]
+    assert len(order) == 300
+    for share in (0.25, 0.5, 0.75):  # at each point of the burst, about as many of each kind were served
+        head = order[: int(300 * share)]
+        streams = sum(head)
+        assert abs(streams - (len(head) - streams)) <= 0.2 * len(head), (share, streams, len(head))
+
+
+def _committed_then(server: AicyProcess, key: str, holder: Holder) -> tuple[int, bytes | Exception]:
+    """A raw non-stream that waits past the grace period (committed to 200), then gets the slot."""
+    committed = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        body = {"model": "q1", "messages": [{"role": "user", "content": "late"}]}
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.stream(
+            "POST", f"{server.base_url}/chat/completions", json=body, headers=headers, timeout=60
+        ) as r:
+            outcome["status"] = r.status_code
+            committed.set()
+            try:
+                outcome["body"] = r.read()
+            except httpx.HTTPError as exc:
+                outcome["body"] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert committed.wait(30), "the waiting non-stream was committed to 200"
+    holder.release()
+    thread.join()
+    return outcome["status"], outcome["body"]  # type: ignore[return-value]
+
+
+def test_a_committed_reply_whose_upstream_fails_drops_the_connection(
+    server: AicyProcess, upstream: FaultUpstream, admin: httpx.Client
+) -> None:
+    key = _key(server, "drop-500")
+    holder = Holder(server, key, upstream)
+    upstream.queue("500")
+    status, body = _committed_then(server, key, holder)
+    assert status == 200
+    assert isinstance(body, httpx.RemoteProtocolError), "a broken reply, not an error body under the 200"
+    lines = admin.get("/admin/usage/lines", params={"account": "drop-500"}).json()["data"]
+    assert [line["status"] for line in lines if line["cost"] == 0][:1] == ["failed"]
+    assert admin.get("/admin/accounts/drop-500").json()["reserved"] == 0
+
+
+def test_a_committed_reply_refused_by_the_upstream_is_an_error_body(
+    server: AicyProcess, upstream: FaultUpstream
+) -> None:
+    key = _key(server, "keep-400")
+    holder = Holder(server, key, upstream)
+    upstream.queue("400")
+    status, body = _committed_then(server, key, holder)
+    assert status == 200 and isinstance(body, bytes)
+    error = orjson.loads(body.lstrip(b"\n"))["error"]
+    assert error["code"] == "context_length_exceeded", "a retry cannot cure it: the client reads why"
+
+
+def test_the_sdk_retries_a_padded_reply_dropped_at_the_start_deadline(
+    server: AicyProcess, upstream: FaultUpstream, admin: httpx.Client
+) -> None:
+    """The guide's promise: the server closes the connection, and the SDK's own retry logic runs."""
+    key = _key(server, "drop-deadline")
+    holder = Holder(server, key, upstream)
+    strict = OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.APIConnectionError):
+        strict.chat.completions.create(model="q1", messages=[{"role": "user", "content": "x"}])
+    release = threading.Timer(5.0, holder.release)  # after the next attempt's deadline would have passed once
+    release.start()
+    default = OpenAI(base_url=server.base_url, api_key=key)  # the SDK as customers run it
+    reply = default.chat.completions.create(model="q1", messages=[{"role": "user", "content": "x"}])
+    release.join()
+    assert reply.choices[0].message.content == "Hello from the fault upstream."
+    statuses = [
+        line["status"]
+        for line in admin.get("/admin/usage/lines", params={"account": key and "drop-deadline"}).json()[
+            "data"
+        ]
+    ]
+    assert statuses.count("queue_timeout") >= 2 and statuses.count("completed") == 1, statuses
+    assert admin.get("/admin/accounts/drop-deadline").json()["reserved"] == 0
