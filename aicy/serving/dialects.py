@@ -193,12 +193,13 @@ class ResponsesDialect:
         return self.encoder.response
 
     def _restore(self, payload: JSON) -> None:
+        """aicy's response id (an upstream's may repeat; stored responses are aicy's) and the chain aicy
+        resolved (the upstream was sent the whole history instead)."""
         replace_model(payload, self.model)
         inner = payload.get("response")
         target = inner if isinstance(inner, dict) else payload
-        if "id" in target and target.get("object", "response") == "response":
-            target["id"] = self.response_id  # the upstream's ids may repeat; stored responses are aicy's
-        if "previous_response_id" in target:
+        if target.get("object") == "response":
+            target["id"] = self.response_id
             target["previous_response_id"] = self.previous_response_id
 
     def relayed(self, payload: JSON, tracker: UsageTracker) -> bool:
