@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,24 @@ def _guide() -> str:
     if not GUIDE.exists():
         pytest.skip(f"the customer guide is not at {GUIDE} (shared/ must sit beside the repository)")
     return GUIDE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def guide_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AicyProcess]:
+    """The guide's examples set no output limit; this server caps the embedded model's output at 48 tokens,
+    so the examples run verbatim and take the same few seconds on a loaded machine as on a quiet one."""
+    server = AicyProcess(
+        Path(tmp_path_factory.mktemp("guide")),
+        extra_env={"AICY_ENGINE_MAX_OUTPUT_TOKENS": "48", "AICY_ENGINE_CAPACITY": "2"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def guide_key(guide_server: AicyProcess) -> str:
+    return guide_server.new_key("guide-reader")
 
 
 def _adapt(example: str, aicy: AicyProcess, key: str) -> str:
@@ -43,7 +62,8 @@ def test_the_guide_has_the_examples_we_expect() -> None:
     assert len(python_examples(text)) == 1
 
 
-def test_curl_examples(aicy: AicyProcess, api_key: str) -> None:
+def test_curl_examples(guide_server: AicyProcess, guide_key: str) -> None:
+    aicy, api_key = guide_server, guide_key
     for example in curl_examples(_guide()):
         run = subprocess.run(
             ["bash", "-c", _adapt(example, aicy, api_key)],
@@ -60,7 +80,8 @@ def test_curl_examples(aicy: AicyProcess, api_key: str) -> None:
             assert reply["object"] == "chat.completion" and reply["choices"][0]["message"]["content"]
 
 
-def test_python_example(aicy: AicyProcess, api_key: str) -> None:
+def test_python_example(guide_server: AicyProcess, guide_key: str) -> None:
+    aicy, api_key = guide_server, guide_key
     for example in python_examples(_guide()):
         run = subprocess.run(
             [sys.executable, "-c", _adapt(example, aicy, api_key)],
