@@ -32,7 +32,8 @@ class KeyPolicy:
     The one definition of a key's policy. Everything else is derived from these fields: the ``api_keys``
     columns carry the same names (tuple fields as JSON lists), the admin API's input model takes every
     field whose kind is not ``state`` (the kind says how an input is checked), and its JSON is
-    ``policy_json``. Adding a field here needs a column and a migration, nothing else.
+    ``policy_json``. Adding a field of a known kind needs a column and a migration, nothing else (a new
+    kind also needs its input rule in ``serving.accounts_admin``).
     """
 
     expires_at: int | None = _policy_field("unix_time")
