@@ -10,7 +10,7 @@ import orjson
 from aicy.domain.keys import Principal
 from aicy.errors import InvalidRequest, NotFound
 from aicy.protocol import ids, responses
-from aicy.protocol.validation import require
+from aicy.protocol.validation import int_param, require
 from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, RequestContext, check
 from aicy.serving.dialects import ResponsesDialect
 from aicy.serving.generation import Generation
@@ -105,12 +105,7 @@ async def list_input_items(
     stored = await services.responses.get(principal.account_id, response_id)
     if stored is None:
         raise _not_found(response_id)
-    limit_text = query.get("limit", "20")
-    require(
-        limit_text.isdigit() and 1 <= int(limit_text) <= 100,
-        "Invalid value for 'limit': expected an integer from 1 to 100.",
-        "limit",
-    )
+    limit = int_param(query, "limit", 20, 1, 100)
     order = query.get("order", "desc")
     require(order in ("asc", "desc"), "Invalid value for 'order': expected 'asc' or 'desc'.", "order")
     items = list(stored.input_items) if order == "asc" else list(reversed(stored.input_items))
@@ -120,7 +115,6 @@ async def list_input_items(
         require(position is not None, f"No input item with id '{after}' in this response.", "after")
         assert position is not None
         items = items[position + 1 :]
-    limit = int(limit_text)
     page = items[:limit]
     return {
         "object": "list",

@@ -174,6 +174,14 @@ def test_retrieve_and_delete(client: OpenAI) -> None:
         client.responses.delete(resp.id)
 
 
+@pytest.mark.parametrize("limit", ["²", "٣", "0", "101", "1e2", "-1", ""])
+def test_input_items_limit_must_be_ascii_digits_in_range(client: OpenAI, limit: str) -> None:
+    resp = client.responses.create(model=MODEL, max_output_tokens=16, input="hi")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.input_items.list(resp.id, extra_query={"limit": limit})
+    assert caught.value.code == "invalid_value" and caught.value.param == "limit"
+
+
 def test_input_items_pagination(client: OpenAI) -> None:
     texts = [f"note {i}" for i in range(5)]
     resp = client.responses.create(
