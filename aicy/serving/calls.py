@@ -6,6 +6,7 @@ API, translated otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,9 @@ async def reserve(
         )
     except NotEnoughFunds as exc:
         raise insufficient_quota(exc.period) from None
+    except asyncio.CancelledError:
+        await services.billing.settle(reservation_id, None)  # the hold was made before the client left
+        raise
     return Meter(
         services.billing,
         services.limiter,

@@ -266,7 +266,8 @@ class BillingStore:
     ) -> None:
         """Hold ``amount`` atomically against the account and each of the key's spend limits."""
         await self.tx.run(
-            lambda tx: _reserve(tx, reservation_id, account_id, key_id, node, model, amount, limits)
+            lambda tx: _reserve(tx, reservation_id, account_id, key_id, node, model, amount, limits),
+            finish=True,  # a caller cancelled meanwhile learns only after the commit, and releases it
         )
 
     async def settle(self, reservation_id: str, settlement: Settlement | None) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from aicy.storage.files import private_dir, private_file
+
 KEY_FILE = "secret.key"
 
 
@@ -16,7 +18,7 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
     path = data_dir / KEY_FILE
     if path.exists():
         return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     secret = Fernet.generate_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -45,7 +47,6 @@ def load_or_create_node_id(data_dir: Path, configured: str | None) -> str:
     path = data_dir / "node-id"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
     node = "node-" + os.urandom(6).hex()
-    path.write_text(node)
+    private_file(path).write_text(node)
     return node

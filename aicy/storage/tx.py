@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.storage.checkpoint import WAL_KEEP_BYTES, WalCheckpointer
+from aicy.storage.files import private_file
 
 T = TypeVar("T")
 log = logging.getLogger("aicy.storage")
@@ -137,7 +138,7 @@ class Transactor:
         """The loop's connection, the worker thread and the checkpointer, once, on the loop's thread (the
         checkpointer's thread uses the worker too, so nothing here is created lazily from two threads)."""
         assert self._sqlite_path is not None
-        Path(self._sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(self._sqlite_path))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aicy-sqlite")
         inline = self._inline = self._open(busy_timeout_ms=0)
         self._checkpointer = WalCheckpointer(self._sqlite_path, self._restart_wal)
