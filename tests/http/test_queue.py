@@ -37,36 +37,22 @@ def upstream() -> Iterator[FaultUpstream]:
     server.stop()
 
 
+def _queue_server(
+    folder: Path, upstream: FaultUpstream, env: dict[str, str], capacities: dict[str, int]
+) -> AicyProcess:
+    """A server whose channel ``one`` serves model ``q1``, ``two`` serves ``q2``…, each with its capacity."""
+    proc = AicyProcess(folder, extra_env=env)
+    for number, (channel, capacity) in enumerate(capacities.items(), start=1):
+        proc.cli("models", "set", f'{{"id": "q{number}", "context_window": 1000, "max_output_tokens": 100}}')
+        base = ("channels", "add", "--name", channel, "--base-url", upstream.base_url)
+        proc.cli(*base, "--models", f"q{number}", "--capacity", str(capacity))
+    proc.start()
+    return proc
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, upstream: FaultUpstream) -> Iterator[AicyProcess]:
-    proc = AicyProcess(Path(tmp_path_factory.mktemp("queue")), extra_env=QUEUE_ENV)
-    proc.cli("models", "set", '{"id": "q1", "context_window": 1000, "max_output_tokens": 100}')
-    proc.cli("models", "set", '{"id": "q2", "context_window": 1000, "max_output_tokens": 100}')
-    proc.cli(
-        "channels",
-        "add",
-        "--name",
-        "one",
-        "--base-url",
-        upstream.base_url,
-        "--models",
-        "q1",
-        "--capacity",
-        "1",
-    )
-    proc.cli(
-        "channels",
-        "add",
-        "--name",
-        "two",
-        "--base-url",
-        upstream.base_url,
-        "--models",
-        "q2",
-        "--capacity",
-        "2",
-    )
-    proc.start()
+    proc = _queue_server(tmp_path_factory.mktemp("queue"), upstream, QUEUE_ENV, {"one": 1, "two": 2})
     yield proc
     proc.stop()
 
@@ -350,24 +336,8 @@ def test_mixed_load_is_answered_fairly(
 @pytest.fixture(scope="module")
 def patient(tmp_path_factory: pytest.TempPathFactory, upstream: FaultUpstream) -> Iterator[AicyProcess]:
     """Like ``server`` but with a start deadline no test reaches, so ordering tests do not race the clock."""
-    proc = AicyProcess(
-        Path(tmp_path_factory.mktemp("patient")),
-        extra_env={**QUEUE_ENV, "AICY_QUEUE_DEADLINE_SECONDS": "300"},
-    )
-    proc.cli("models", "set", '{"id": "q1", "context_window": 1000, "max_output_tokens": 100}')
-    proc.cli(
-        "channels",
-        "add",
-        "--name",
-        "one",
-        "--base-url",
-        upstream.base_url,
-        "--models",
-        "q1",
-        "--capacity",
-        "1",
-    )
-    proc.start()
+    env = {**QUEUE_ENV, "AICY_QUEUE_DEADLINE_SECONDS": "300"}
+    proc = _queue_server(tmp_path_factory.mktemp("patient"), upstream, env, {"one": 1})
     yield proc
     proc.stop()
 
