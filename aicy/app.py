@@ -42,6 +42,7 @@ from aicy.storage.tx import Transactor
 from aicy.upstream.embedded import EmbeddedBackend
 from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import HttpBackend
+from aicy.upstream.scrub import Scrubber
 
 log = logging.getLogger("aicy")
 
@@ -94,7 +95,8 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         http = Http1Client()
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
-        sync = CatalogSync(admin, router, lambda channel: HttpBackend(channel, http), admission)
+        scrub = Scrubber()  # shared: every channel's backend scrubs every channel's secrets from errors
+        sync = CatalogSync(admin, router, lambda channel: HttpBackend(channel, http, scrub), admission)
         await sync.load()
         transactor = Transactor(db)
         billing = BillingStore(db, transactor)

@@ -209,7 +209,10 @@ class Generation:
         self._slot = slot
 
     async def _collect(self, started: Started) -> Ending:
-        body = await started.source.whole()
+        try:
+            body = await started.source.whole()
+        except AicyError as exc:  # the upstream reported an error, or went away, while we collected
+            return Ending("failed", error=exc)
         status = self.dialect.outcome(body)
         await self.dialect.finished(body, started.backend)
         return Ending(status, orjson.dumps(body), before_settling=True)

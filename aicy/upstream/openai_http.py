@@ -2,7 +2,11 @@
 
 Everything that can fail is tried before the client sees a byte: the request is sent, the status checked
 and, for streams, the first event read. Such failures raise :class:`UpstreamFailure` so that serving can
-try the next channel. Later failures surface as errors inside the stream.
+try the next channel. Later failures surface as errors inside the stream. A channel whose settings cannot
+be sent at all (a header value with a line break, a non-ASCII key) fails the same way, never with a 500.
+
+Whatever an upstream says that leaves aicy on an error path (error replies, in-band error events and
+chunks, failure reasons that are logged) is scrubbed of secrets first (:mod:`aicy.upstream.scrub`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,14 +31,23 @@ from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
 from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
 from aicy.types import JSON, Event, GenerationRequest, Usage, WireApi
 from aicy.upstream.dialect import adapt_body
-from aicy.upstream.failures import UpstreamFailure, client_error_from_upstream, parse_retry_after
-from aicy.upstream.http1 import Http1Client, Response, TransportError
+from aicy.upstream.failures import (
+    UpstreamFailure,
+    client_error_from_upstream,
+    parse_retry_after,
+    unavailable,
+    upstream_message,
+)
+from aicy.upstream.http1 import ClosedEarly, Http1Client, ReadTimeout, Response, TransportError, split_url
+from aicy.upstream.scrub import Scrubber, channel_secrets
 
 log = logging.getLogger("aicy.upstream")
 
 PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
 DRAIN_SECONDS = 1.0  # after ``[DONE]``, how long to wait for the end of the body so the connection is reused
 TRANSPORT_ERRORS = (TransportError, TimeoutError)
+ERROR_EVENTS = frozenset({"error", "response.failed"})  # in-band errors of a Responses stream
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class UpstreamLost(UpstreamError):
@@ -52,6 +66,7 @@ class UpstreamReply:
     pending: deque[tuple[str | None, str]] = field(default_factory=deque)
     chunks: AsyncIterator[bytes] | None = None
     ended: bool = False  # the stream said ``[DONE]`` (or ended): what is left is the body's last bytes
+    scrub: Scrubber = field(default_factory=Scrubber)  # for in-band errors only
 
     async def read_more(self) -> bool:
         """Read until at least one more event is pending; False at the end of the stream."""
@@ -67,7 +82,8 @@ class UpstreamReply:
 
     async def batches(self) -> AsyncIterator[list[JSON]]:
         """Upstream SSE payloads as JSON, in batches: every event that one read brought (a fast upstream's
-        whole reply may come in one read, and is then relayed in one write). Ends at ``[DONE]``."""
+        whole reply may come in one read, and is then relayed in one write). Ends at ``[DONE]``. An in-band
+        error (a Chat ``error`` chunk, a Responses ``error`` or ``response.failed``) is scrubbed."""
         try:
             while self.pending or await self.read_more():
                 batch: list[JSON] = []
@@ -80,11 +96,15 @@ class UpstreamReply:
                         return
                     payload = orjson.loads(data)
                     if isinstance(payload, dict):
+                        if "error" in payload or payload.get("type") in ERROR_EVENTS:
+                            self.scrub.payload(payload)
                         batch.append(payload)
                 if batch:
                     yield batch
         except TRANSPORT_ERRORS as exc:
             raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
+        except orjson.JSONDecodeError:
+            raise UpstreamError("The upstream sent a stream event that is not JSON.") from None
 
     async def events(self) -> AsyncIterator[JSON]:
         """The same payloads one by one."""
@@ -99,6 +119,8 @@ class UpstreamReply:
             raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
         if not isinstance(body, dict):
             raise UpstreamLost("The upstream reply was not a JSON object.")
+        if "error" in body or body.get("status") == "failed":
+            self.scrub.payload(body)
         return body
 
     async def close(self) -> None:
@@ -116,15 +138,22 @@ class UpstreamReply:
 
 
 class HttpBackend:
-    """A channel as a :class:`aicy.upstream.base.Backend`."""
+    """A channel as a :class:`aicy.upstream.base.Backend`.
 
-    def __init__(self, channel: Channel, client: Http1Client) -> None:
+    ``scrub`` is shared by every channel's backend (the composition root gives them one), so that each
+    learns every channel's secrets; by default a backend knows only its own.
+    """
+
+    def __init__(self, channel: Channel, client: Http1Client, scrub: Scrubber | None = None) -> None:
         self.channel = channel
         self.client = client
         self.url = channel.base_url.rstrip("/") + PATHS[channel.wire_api]
         self.name = channel.name
         self.wire_api: WireApi | None = channel.wire_api
         self._keys = itertools.cycle(channel.api_keys or ("",))
+        self.scrub = scrub if scrub is not None else Scrubber()
+        self.scrub.add(channel_secrets(channel))
+        self.unusable = unusable_settings(channel)  # checked once here, not on every request
 
     def upstream_model(self, model: ModelInfo) -> str:
         return self.channel.upstream_model(model.id)
@@ -148,6 +177,8 @@ class HttpBackend:
     async def probe(self) -> None:
         """``GET /models``: any answer but an auth failure or a server error means the channel is back."""
         channel = self.channel
+        if self.unusable is not None:
+            raise self._fail(f"probe: {self.unusable}", unavailable(), auth=True)
         headers = {k: v for k, v in self.headers(False).items() if k != "content-type"}
         try:
             reply = await self.client.request(
@@ -158,25 +189,32 @@ class HttpBackend:
                 read_timeout=channel.connect_timeout + 5,
             )
         except TRANSPORT_ERRORS as exc:
-            raise self._fail(f"probe: {type(exc).__name__}", _unavailable()) from None
+            raise self._fail(f"probe: {type(exc).__name__}", unavailable()) from None
+        except (ValueError, UnicodeError) as exc:
+            raise self._fail(f"probe: cannot send the request: {exc}", unavailable(), auth=True) from None
         status = reply.status
         reply.close()
         if status >= 400 and status not in (404, 405):
-            raise self._fail(f"probe: HTTP {status}", _unavailable(), auth=status in (401, 403))
+            raise self._fail(f"probe: HTTP {status}", unavailable(), auth=status in (401, 403))
 
     async def open(self, body: JSON, *, streaming: bool) -> UpstreamReply:
         """Send ``body``; raise UpstreamFailure for anything another channel could fix."""
+        if self.unusable is not None:
+            raise self._fail(self.unusable, unavailable(), auth=True)
+        data = orjson.dumps(adapt_body(self.channel, body))
         try:
             response = await self.client.request(
                 "POST",
                 self.url,
-                orjson.dumps(adapt_body(self.channel, body)),
+                data,
                 self.headers(streaming),
                 connect_timeout=self.channel.connect_timeout,
                 read_timeout=self.channel.timeout,
             )
         except TRANSPORT_ERRORS as exc:
-            raise self._fail(f"{type(exc).__name__}: {exc}", _unavailable()) from None
+            raise self._fail(f"{type(exc).__name__}: {exc}", unavailable(transport_trouble(exc))) from None
+        except (ValueError, UnicodeError) as exc:  # the request could not even be written: settings
+            raise self._fail(f"cannot send the request: {exc}", unavailable(), auth=True) from None
         if response.status >= 300:
             try:
                 raw = await response.read()
@@ -184,54 +222,89 @@ class HttpBackend:
                 raw = b""
             response.release()  # kept when the error body was read to its end
             raise self._refused(response, raw)
-        reply = UpstreamReply(response, streaming)
+        reply = UpstreamReply(response, streaming, scrub=self.scrub)
         if streaming:
             reply.chunks = response.chunks()
             try:
                 if not await reply.read_more():
                     await reply.close()
-                    raise self._fail("the stream ended before its first event", _unavailable())
+                    raise self._fail("the stream ended before its first event", unavailable())
             except TRANSPORT_ERRORS as exc:
                 await reply.close()
-                raise self._fail(f"first event: {type(exc).__name__}", _unavailable()) from None
+                raise self._fail(
+                    f"first event: {type(exc).__name__}", unavailable(transport_trouble(exc))
+                ) from None
         return reply
 
     def _fail(
         self, reason: str, error: AicyError, *, retry_after: float | None = None, auth: bool = False
     ) -> UpstreamFailure:
+        reason = self.scrub.text(reason)  # logged and shown to operators: may quote the upstream
         log.warning("channel %s failed: %s", self.name, reason)
         return UpstreamFailure(self.name, reason, error, retry_after=retry_after, auth=auth)
 
     def _refused(self, response: Response, raw: bytes) -> Exception:
+        """An upstream's error status: a channel failure, or (other 4xx) the customer's own error. What the
+        upstream said goes on scrubbed: in the customer's error, and in the reason operators see."""
         status = response.status
         if status < 400:  # redirects are not followed: a POST must not silently become a GET elsewhere
             where = response.headers.get("location", "nowhere")
             return self._fail(
-                f"HTTP {status}: the upstream redirects to {where}; check the base URL", _unavailable()
+                f"HTTP {status}: the upstream redirects to {where}; check the base URL", unavailable()
             )
+        if status in (401, 403) or status == 429 or status >= 500 or status == 408:
+            said = upstream_message(raw, self.scrub)
+            last = f"HTTP {status}: {said}" if said else f"HTTP {status}"
+        else:  # the channel works; the request itself was refused
+            return client_error_from_upstream(status, raw, self.scrub)
         if status in (401, 403):
-            return self._fail(f"HTTP {status}: the upstream refused our key", _unavailable(), auth=True)
+            return self._fail(f"{last} (the upstream refused our key)", unavailable(), auth=True)
         if status == 429:
             hint = parse_retry_after(response.headers)
             error = RateLimited(
                 "The upstream is rate limiting; please retry shortly.",
                 headers={"retry-after": str(int(hint or 1))},
             )
-            return self._fail("HTTP 429", error, retry_after=hint)
-        if status >= 500 or status == 408:
-            return self._fail(
-                f"HTTP {status}", _unavailable(), retry_after=parse_retry_after(response.headers)
+            return self._fail(last, error, retry_after=hint)
+        return self._fail(last, unavailable(last), retry_after=parse_retry_after(response.headers))
+
+
+def transport_trouble(exc: BaseException) -> str:
+    """What went wrong below HTTP, for the customer: the kind of trouble, never an address."""
+    if isinstance(exc, ReadTimeout | TimeoutError):
+        return "the upstream did not answer in time"
+    if isinstance(exc, ClosedEarly):
+        return "the upstream closed the connection"
+    return "the upstream could not be reached"
+
+
+def unusable_settings(channel: Channel) -> str | None:
+    """Why a channel's settings cannot go into an HTTP request at all (None: they can). Such a channel is
+    refused when it is added; one stored before that fails each request as a channel failure with this
+    reason (which names the setting, never its value)."""
+    try:
+        split_url(channel.base_url.rstrip("/") + PATHS[channel.wire_api])
+    except ValueError:
+        return "unusable channel settings: the base URL is not an http(s) URL"
+    for name, value in channel.extra_headers.items():
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            return f"unusable channel settings: extra header {name!r} is not a valid header name"
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            return f"unusable channel settings: the value of extra header {name!r} has a line break"
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return (
+                f"unusable channel settings: the value of extra header {name!r} has characters an HTTP "
+                "header cannot carry (not latin-1)"
             )
-        return client_error_from_upstream(status, raw)  # the channel works; the request itself was refused
-
-
-def _unavailable() -> AicyError:
-    return AicyError(
-        "No upstream could serve this request right now. Please retry shortly.",
-        status=503,
-        type="service_unavailable_error",
-        code="upstream_unavailable",
-    )
+    for number, key in enumerate(channel.api_keys, 1):
+        if not isinstance(key, str) or not key.isascii() or not key.isprintable():
+            return (
+                f"unusable channel settings: API key #{number} has characters an HTTP header cannot "
+                "carry (non-ASCII, line breaks or other control characters)"
+            )
+    return None
 
 
 def replace_model(payload: dict[str, Any], model: str) -> None:
@@ -257,17 +330,21 @@ class HttpCall:
     decoder: StreamDecoder
     input_tokens: int = 0
     max_output_tokens: int = 0
+    scrub: Scrubber = field(default_factory=Scrubber)
 
     def usage_so_far(self) -> Usage | None:
         return None  # an upstream reports usage in its stream, if at all
 
     async def events(self) -> AsyncIterator[Event]:
+        """Neutral events; an error the upstream reported in its stream is raised scrubbed."""
         try:
             async for payload in self.reply.events():
                 for event in self.decoder.feed(payload):
                     yield event
             for event in self.decoder.close():
                 yield event
+        except AicyError as exc:
+            raise self.scrub.error(exc) from None
         finally:
             await self.reply.close()
 
@@ -286,4 +363,9 @@ async def prepare_translated(backend: HttpBackend, request: GenerationRequest, m
         body = responses_request_body(request, upstream_model, stream=True)
         decoder = ResponsesStreamDecoder()
     reply = await backend.open(body, streaming=True)
-    return HttpCall(reply, decoder, max_output_tokens=request.max_output_tokens or model.max_output_tokens)
+    return HttpCall(
+        reply,
+        decoder,
+        max_output_tokens=request.max_output_tokens or model.max_output_tokens,
+        scrub=backend.scrub,
+    )

@@ -10,6 +10,14 @@ Each request takes the next action from the queue set by ``POST /control`` (defa
   307      redirect elsewhere (aicy does not follow: a misconfigured base URL)
   cut      stream a few chunks, then drop the connection
   slow-end a normal stream whose body ends 50 ms after ``[DONE]`` (as a distant upstream's last packet may)
+Actions that echo the request's headers (``authorization`` included) and ``echo_text`` (set by
+``/control``), as careless proxies and self-hosted servers do, in the message, ``param`` and ``code`` of
+an error, and in an ``x-echo-authorization`` response header:
+  echo-400     a 400 error reply
+  echo-500     a 500 error reply
+  echo-stream  a stream that starts, then reports the error in-band (a Chat ``error`` chunk, a Responses
+               ``error`` event); not streamed: a 200 whose body is the error (Chat) or a failed response
+  echo-failed  like echo-stream, but a Responses stream ends with ``response.failed`` carrying the error
 Each recorded request carries ``peer``, the client's port: the same port means a reused connection.
 """
 
@@ -50,6 +58,7 @@ class FaultState:
         self.stall = 5.0
         self.delay = 0.0  # every reply waits this long first (a slow but healthy upstream)
         self.chunk_gap = 0.01  # pause between streamed chat chunks
+        self.echo_text = ""  # added to what the echo-* actions echo
 
     def next_action(self) -> str:
         return self.actions.pop(0) if self.actions else "ok"
@@ -59,6 +68,44 @@ def _error(status: int, code: str) -> Response:
     headers = {"retry-after": "0"} if status == 429 else {}
     body = {"error": {"message": f"injected {status}", "type": "server_error", "param": None, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _echo(state: FaultState, headers: dict[str, str]) -> dict[str, Any]:
+    """An error object that gives away the request's credentials, every way a careless server might."""
+    auth = headers.get("authorization", "")
+    key = auth.removeprefix("Bearer ")
+    return {
+        "message": f"Invalid request. We received headers {json.dumps(headers)}; Authorization: {auth}; "
+        f"key {key} {state.echo_text}",
+        "type": "invalid_request_error",
+        "param": f"{key} {state.echo_text}",
+        "code": f"bad_key:{key}",
+    }
+
+
+def _echo_reply(state: FaultState, headers: dict[str, str], status: int) -> Response:
+    auth = headers.get("authorization", "")
+    return JSONResponse(
+        {"error": _echo(state, headers)}, status_code=status, headers={"x-echo-authorization": auth}
+    )
+
+
+async def _echo_chat_stream(model: str, error: dict[str, Any]) -> AsyncIterator[bytes]:
+    yield _chunk(model, {"role": "assistant", "content": ""})
+    yield _chunk(model, {"content": "Hello"})
+    yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+
+
+async def _echo_responses_stream(model: str, action: str, error: dict[str, Any]) -> AsyncIterator[bytes]:
+    events = _responses_events(model, "ok")[:7]  # created, in_progress, item and part added, 3 deltas
+    if action == "echo-failed":
+        response = {**events[0]["response"], "status": "failed", "error": error}
+        events.append({"type": "response.failed", "response": response})
+    else:
+        events.append({**error, "type": "error"})
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+        yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -271,10 +318,29 @@ def build_app(state: FaultState) -> Starlette:
         peer = request.client.port if request.client else None
         state.requests.append({"api": api, "body": body, "headers": dict(request.headers), "peer": peer})
         action = state.next_action()
+        headers = dict(request.headers)
+        if action in ("echo-400", "echo-500"):
+            return _echo_reply(state, headers, int(action[-3:]))
+        if action in ("echo-stream", "echo-failed"):
+            model, error = str(body.get("model")), _echo(state, headers)
+            echoed = {"x-echo-authorization": headers.get("authorization", "")}
+            if body.get("stream"):
+                stream = (
+                    _echo_chat_stream(model, error)
+                    if api == "chat"
+                    else _echo_responses_stream(model, action, error)
+                )
+                return StreamingResponse(stream, media_type="text/event-stream", headers=echoed)
+            if api == "chat":
+                return JSONResponse({"error": error}, headers=echoed)
+            failed = {**_responses_events(model, "ok")[-1]["response"], "status": "failed", "error": error}
+            return JSONResponse(failed, headers=echoed)
         if action in ("429", "500", "401", "403"):
             return _error(int(action), "injected")
         if action == "307":
-            return Response(status_code=307, headers={"location": "https://elsewhere.example/v1/chat/completions"})
+            return Response(
+                status_code=307, headers={"location": "https://elsewhere.example/v1/chat/completions"}
+            )
         if action == "400":
             return JSONResponse(
                 {
@@ -308,6 +374,7 @@ def build_app(state: FaultState) -> Starlette:
         state.actions = list(command.get("actions", []))
         state.stall = float(command.get("stall", state.stall))
         state.delay = float(command.get("delay", state.delay))
+        state.echo_text = str(command.get("echo_text", state.echo_text))
         if command.get("reset_requests"):
             state.requests.clear()
         return JSONResponse({"ok": True})
