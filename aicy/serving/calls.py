@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aicy.accounting.money import worst_case
 from aicy.accounting.policy import check_model, spend_limits
+from aicy.accounting.tokens import Prompt
 from aicy.domain.keys import Principal
 from aicy.domain.models import ModelInfo
 from aicy.errors import AicyError, InvalidRequest, ModelNotFound, UnsupportedValue
@@ -141,9 +142,13 @@ async def start_on(
     upstream_model = backend.upstream_model(model)
     meter.channel, meter.upstream_model = backend.name, upstream_model
     source = Source(dialect, meter.tracker)
+    names = (upstream_model, model.id)  # the tokenizer's family, if aicy must count the usage itself
     if backend.wire_api == plan.api:
-        source.relayed = await backend.relay(plan.relay_body(upstream_model), streaming=plan.streaming)
+        body = plan.relay_body(upstream_model)
+        meter.tracker.prompt = Prompt(names, api=plan.api, body=body)
+        source.relayed = await backend.relay(body, streaming=plan.streaming)
     else:
+        meter.tracker.prompt = Prompt(names, request=plan.generation)
         source.translated = meter.partial = await backend.prepare(plan.generation, model)
     meter.opened = True
     return Started(backend.name, upstream_model, source)

@@ -4,8 +4,9 @@
 stream shows while it waits (``preamble``, ``heartbeat``), how neutral events are encoded (``opening``,
 ``encode``, ``closing``, ``collected``), how a relayed upstream payload is fitted to the customer
 (``relayed``, ``relayed_body``), how payloads are framed on the wire (``frames``), which payload ends the
-stream and with which status (``terminal``), what a failure looks like (``failure``), and what is done with
-a finished reply before the customer has it (``finished``: Responses stores it).
+stream and with which status (``terminal``), what a failure looks like (``failure``), what is done with
+a finished reply before the customer has it (``finished``: Responses stores it), and where aicy's own count
+goes when a relayed upstream reported no usage (``relayed_usage``, ``usage_payloads``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 from aicy.errors import AicyError
 from aicy.protocol import chat, responses, sse
 from aicy.serving.metering import UsageTracker
-from aicy.types import JSON, Event
+from aicy.types import JSON, Event, Usage
 
 RESPONSE_TERMINALS = {
     "response.completed": "completed",
@@ -50,6 +51,15 @@ class Dialect(Protocol):
         ...
 
     def relayed_body(self, body: JSON, tracker: UsageTracker) -> None: ...
+
+    def relayed_usage(self, payload: JSON, usage: Usage) -> None:
+        """Show ``usage`` (aicy's count) in a relayed whole reply, or a relayed stream's terminal payload."""
+        ...
+
+    def usage_payloads(self, usage: Usage, last: JSON | None) -> list[JSON]:
+        """What a relayed stream that reported no usage ends with to show ``usage`` (``last``: its last
+        payload)."""
+        ...
 
     def frames(self, payloads: list[JSON]) -> bytes: ...
 
@@ -123,6 +133,25 @@ class ChatDialect:
     def relayed_body(self, body: JSON, tracker: UsageTracker) -> None:
         tracker.chat_chunk(body)
         replace_model(body, self.model)
+
+    def relayed_usage(self, payload: JSON, usage: Usage) -> None:
+        payload["usage"] = chat.usage_json(usage)
+
+    def usage_payloads(self, usage: Usage, last: JSON | None) -> list[JSON]:
+        """The usage chunk the client asked for, in the stream's own id (OpenAI's shape: no choices)."""
+        if not self.include_usage:
+            return []
+        last = last or {}
+        chunk: JSON = {
+            "id": last.get("id") or self.encoder.id,
+            "object": "chat.completion.chunk",
+            "created": last.get("created") or self.encoder.created,
+            "model": self.model,
+            "system_fingerprint": last.get("system_fingerprint"),
+            "choices": [],
+            "usage": chat.usage_json(usage),
+        }
+        return [chunk]
 
     def frames(self, payloads: list[JSON]) -> bytes:
         return b"".join([sse.data_event(p) for p in payloads])
@@ -218,6 +247,14 @@ class ResponsesDialect:
     def relayed_body(self, body: JSON, tracker: UsageTracker) -> None:
         self._restore(body)
         tracker.response(body)
+
+    def relayed_usage(self, payload: JSON, usage: Usage) -> None:
+        inner = payload.get("response")
+        target = inner if isinstance(inner, dict) else payload
+        target["usage"] = responses.usage_json(usage)
+
+    def usage_payloads(self, usage: Usage, last: JSON | None) -> list[JSON]:
+        return []  # the usage is in the terminal event (a stream cut before it failed: it is billed only)
 
     def frames(self, payloads: list[JSON]) -> bytes:
         if payloads:

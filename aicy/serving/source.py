@@ -15,7 +15,12 @@ from aicy.upstream.base import PreparedCall, RelayedReply
 
 @dataclass(slots=True)
 class Source:
-    """Exactly one of ``translated`` and ``relayed`` is set."""
+    """Exactly one of ``translated`` and ``relayed`` is set.
+
+    When the backend reports no usage, aicy counts it (:meth:`UsageTracker.counted`) before the reply ends
+    and shows that count where the usage goes: the usage chunk of a Chat stream that asked for it, a whole
+    reply's ``usage``, the terminal response of a Responses stream. The settlement bills the same numbers.
+    """
 
     dialect: Dialect
     tracker: UsageTracker
@@ -26,13 +31,24 @@ class Source:
         """Payloads grouped as they became available (each group goes out in one write)."""
         dialect, tracker = self.dialect, self.tracker
         if self.relayed is not None:
+            last: JSON | None = None
             try:
                 async for batch in self.relayed.batches():
                     kept = [payload for payload in batch if dialect.relayed(payload, tracker)]
-                    if kept:
-                        yield kept
+                    if not kept:
+                        continue
+                    if tracker.reported is None:
+                        for payload in kept:
+                            if dialect.terminal(payload) is not None:
+                                dialect.relayed_usage(payload, await tracker.counted())
+                    last = kept[-1]
+                    yield kept
             finally:
                 await self.relayed.close()
+            if tracker.reported is None:
+                extra = dialect.usage_payloads(await tracker.counted(), last)
+                if extra:
+                    yield extra
             return
         assert self.translated is not None
         opening = dialect.opening()
@@ -43,20 +59,29 @@ class Source:
             encoded = dialect.encode(event)
             if encoded:
                 yield encoded
+        if tracker.reported is None:
+            encoded = dialect.encode(await tracker.counted())
+            if encoded:
+                yield encoded
         closing = dialect.closing()
         if closing:
             yield closing
 
     async def whole(self) -> JSON:
+        tracker = self.tracker
         if self.relayed is not None:
             try:
                 body = await self.relayed.json()
             finally:
                 await self.relayed.close()
-            self.dialect.relayed_body(body, self.tracker)
+            self.dialect.relayed_body(body, tracker)
+            if tracker.reported is None:
+                self.dialect.relayed_usage(body, await tracker.counted())
             return body
         assert self.translated is not None
         async for event in self.translated.events():
-            self.tracker.event(event)
+            tracker.event(event)
             self.dialect.encode(event)
+        if tracker.reported is None:
+            self.dialect.encode(await tracker.counted())
         return self.dialect.collected()
