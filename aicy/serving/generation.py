@@ -113,6 +113,7 @@ class Generation:
             ending = self._ending = await self._serve(reply, meter)
             if ending.before_settling:
                 await reply.finish(ending.data, self._headers(meter))
+                meter.delivered = True
         except asyncio.CancelledError:
             ending.status = "client_closed" if reply.gone else "cancelled"
             raise
@@ -169,7 +170,7 @@ class Generation:
         if not self.streaming:
             return await self._collect(started)
         await reply.start(self._headers(meter))
-        return await self._stream(reply, started)
+        return await self._stream(reply, started, meter)
 
     async def _open(self, meter: Meter) -> Started:
         """Start on the admitted backend; before any byte went out, fail over to others that have room,
@@ -217,7 +218,7 @@ class Generation:
         await self.dialect.finished(body, started.backend)
         return Ending(status, orjson.dumps(body), before_settling=True)
 
-    async def _stream(self, reply: Reply, started: Started) -> Ending:
+    async def _stream(self, reply: Reply, started: Started, meter: Meter) -> Ending:
         """Payloads as they come; a terminal payload is held back until the bill is settled."""
         dialect = self.dialect
         status: str | None = None
@@ -236,6 +237,7 @@ class Generation:
                         held.append(dialect.frames([payload]))
                     if ready:
                         await reply.send(dialect.frames(ready))
+                        meter.delivered = meter.tracker.outputs > 0
         except AicyError as exc:
             return Ending("failed", error=exc)
         if status is not None:

@@ -2,8 +2,9 @@
 
 Billing rules (the customer guide's promise, applied here):
 - a request that ends normally (``completed``/``incomplete``) is charged for its usage;
-- a request that ends any other way (failed upstream, client gone, timeout) is charged for what it
-  produced: nothing if it produced no output, otherwise its input and the output produced;
+- a request that ends any other way (failed upstream, client gone, timeout) is charged for what the
+  customer received of it: nothing if no output reached the customer (a non-stream that failed, a stream
+  that failed before its first token), otherwise its input and the output produced;
 - the usage is the backend's own report when there is one (for an interrupted call of the embedded engine,
   its own count); otherwise aicy counts the tokens itself (:mod:`aicy.accounting.tokens`), shows that count
   in the reply, and the usage log marks it as estimated.
@@ -198,6 +199,7 @@ class Meter:
     upstream_model: str | None = None
     tracker: UsageTracker = field(default_factory=UsageTracker)
     partial: PreparedCall | None = None  # a translated call, which may count what it produced itself
+    delivered: bool = False  # output reached the customer (a failure after it is charged for it, else free)
     opened: bool = False  # a backend took the call (before that, nothing can be owed)
 
     def final_usage(self) -> tuple[Usage, bool] | None:
@@ -218,16 +220,22 @@ class Meter:
     async def settle(self, status: str) -> None:
         """Charge what ``status`` and the usage say is owed, and write the usage line, in one transaction.
 
-        A request that ended normally pays its usage; any other pays only if it produced output. A failed
-        settlement leaves the reservation open (released at the next start of this node) and is logged. A
-        cancellation that arrives while the usage is being counted is raised after the settlement."""
+        A request that ended normally pays its usage; any other pays for what it produced only when some
+        of that output reached the customer (a stream cut off mid-way; a non-stream that failed is free).
+        A failed settlement leaves the reservation open (released at the next start of this node) and is
+        logged. A cancellation that arrives while the usage is being counted is raised after the
+        settlement."""
         final = self.final_usage()
         interrupted: asyncio.CancelledError | None = None
         if final is None:
             final, interrupted = await self._count_to_the_end()
         usage, estimated = final
         produced = usage.output_tokens > 0 or self.tracker.outputs > 0
-        owed = cost(usage, self.model.prices) if status in BILLED_STATUSES or produced else 0
+        owed = (
+            cost(usage, self.model.prices)
+            if status in BILLED_STATUSES or (self.delivered and produced)
+            else 0
+        )
         # Counted before the settlement, which may wait: the client may already be sending its next request.
         self.limiter.record_tokens(self.principal.key_id, self.principal.policy, usage.total_tokens)
         try:

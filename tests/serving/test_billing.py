@@ -325,3 +325,23 @@ def test_crash_mid_stream_is_recovered_on_restart(database: str | None, tmp_path
     assert books["balance"] == 10_000_000 == books["ledger_sum"]
     proc.stop()
     ops.close()
+
+
+def test_a_non_stream_that_fails_after_output_was_produced_costs_nothing(
+    root: httpx.Client, broken: FaultUpstream
+) -> None:
+    """The upstream produced three words, then the connection broke: the customer received an error, not
+    the words, so nothing is charged (a stream that had shown them is charged for them, above)."""
+    model = {"id": "priced-cut", "context_window": 1000, "max_output_tokens": 100, "prices": PRICE}
+    assert root.post("/admin/models", json=model).status_code == 201
+    channel = {"name": "broken-cut", "base_url": broken.base_url, "models": ["priced-cut"]}
+    assert root.post("/admin/channels", json=channel).status_code == 201
+    _, client = _account(root, "cut-whole", 10_000_000)
+    broken.queue("cut")  # a Responses request over a Chat channel is translated from a stream
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model="priced-cut", input="x")
+    assert caught.value.status_code == 502
+    books = _books(root, "cut-whole")
+    assert books["balance"] == 10_000_000 and books["reserved"] == 0
+    (line,) = server_lines(root, "cut-whole")
+    assert line["status"] == "failed" and line["cost"] == 0 and line["output_tokens"] == 3
