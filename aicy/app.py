@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
+from aicy.bootstrap import upstream_client
 from aicy.domain.models import embedded_model
 from aicy.engine.llama import LlamaEngine
 from aicy.engine.model_file import default_model_path
@@ -40,7 +41,6 @@ from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.embedded import EmbeddedBackend
-from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import HttpBackend
 from aicy.upstream.scrub import Scrubber
 
@@ -92,7 +92,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
                 embedded_model(settings.engine_context, settings.engine_max_output_tokens),
                 EmbeddedBackend(engine),
             )
-        http = Http1Client()
+        http = upstream_client(settings)
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
         scrub = Scrubber()  # shared: every channel's backend scrubs every channel's secrets from errors

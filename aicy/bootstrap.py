@@ -1,4 +1,5 @@
-"""First start: create the admin account and its first key, and the text that tells how to call aicy."""
+"""First start: create the admin account and its first key, and the text that tells how to call aicy; the
+upstream HTTP client as the settings make it (the server and the CLI share it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from aicy.settings import Settings
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.tx import Transactor
+from aicy.upstream.http1 import Http1Client, Limits
+from aicy.upstream.proxy import EnvProxies
 
 ADMIN_ACCOUNT = "admin"
 _CHAT_BODY = f'{{"model": "{EMBEDDED_MODEL_ID}", "messages": [{{"role": "user", "content": "Say hello."}}]}}'
@@ -53,3 +56,18 @@ def how_to_call(base_url: str, key: str | None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def upstream_client(settings: Settings) -> Http1Client:
+    """The HTTP client every channel shares, with the operator's bounds and the environment's proxies
+    (ValueError naming the variable when one of those is not a usable proxy URL)."""
+    limits = Limits(
+        max_connections=settings.upstream_max_connections,
+        max_connections_per_origin=settings.upstream_max_connections_per_origin,
+        idle_seconds=settings.upstream_idle_seconds,
+        dns_ttl_seconds=settings.upstream_dns_ttl_seconds,
+        max_body_bytes=settings.upstream_max_body_bytes,
+        max_error_body_bytes=settings.upstream_max_error_body_bytes,
+    )
+    proxies = EnvProxies(settings.http_proxy, settings.https_proxy, settings.no_proxy)
+    return Http1Client(limits=limits, proxies=proxies)

@@ -18,7 +18,8 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.accounting.money import MICROS_PER_USD
-from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call
+from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call, upstream_client
+from aicy.domain.channels import Channel
 from aicy.domain.models import embedded_model
 from aicy.errors import AicyError
 from aicy.routing.catalog_json import model_to_json
@@ -31,7 +32,6 @@ from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.tx import Transactor
-from aicy.upstream.http1 import Http1Client
 from aicy.upstream.openai_http import HttpBackend
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(models_app, name="models")
 # Piped output (scripts, tests) gets wide tables instead of Rich's 80-column wrapping.
 console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True)
 
 
 @dataclass(slots=True)
@@ -102,6 +103,11 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        upstream_client(settings)  # a proxy variable that cannot be used stops the start, saying which
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     new_key = asyncio.run(first_start(settings))
 
@@ -406,6 +412,38 @@ def channels_add(
         "max_completion_tokens"
     ),
     disabled: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a free connection and to open one.")
+    ] = 10.0,
+    write_timeout: Annotated[
+        float, typer.Option(help="Seconds the upstream may take none of a request.")
+    ] = 60.0,
+    total_timeout: Annotated[
+        float | None, typer.Option(help="Seconds for a whole exchange, to the reply's last byte.")
+    ] = 3600.0,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxy URL: http://, https://, socks5:// or socks5h://, credentials as user:pass@ "
+            "(sealed at rest, masked when shown); 'direct' ignores HTTPS_PROXY/HTTP_PROXY."
+        ),
+    ] = None,
+    tls_ca_file: Annotated[
+        str | None, typer.Option(help="PEM file of the authorities to trust instead of the system's.")
+    ] = None,
+    tls_cert_file: Annotated[
+        str | None, typer.Option(help="PEM client certificate to show the upstream.")
+    ] = None,
+    tls_key_file: Annotated[
+        str | None, typer.Option(help="Its private key, unless it is in the certificate file.")
+    ] = None,
+    tls_insecure_skip_verify: Annotated[
+        bool,
+        typer.Option(
+            "--tls-insecure-skip-verify",
+            help="UNSAFE: do not check the upstream's certificate (anyone on the path can read the traffic).",
+        ),
+    ] = False,
 ) -> None:
     """Add an upstream channel."""
     body = {
@@ -421,16 +459,32 @@ def channels_add(
         "extra_headers": _headers_option(header or []),
         "max_tokens_field": max_tokens_field,
         "enabled": not disabled,
+        "connect_timeout": connect_timeout,
+        "write_timeout": write_timeout,
+        "total_timeout": total_timeout,
+        "proxy": proxy,
+        "tls_ca_file": tls_ca_file,
+        "tls_cert_file": tls_cert_file,
+        "tls_key_file": tls_key_file,
+        "tls_insecure_skip_verify": tls_insecure_skip_verify,
     }
     channel = run(lambda s: s.catalog.add_channel(body))
     console.print(f"Added channel {channel.name} ({channel.wire_api}) serving {', '.join(channel.models)}.")
+    _warn(channel)
+
+
+def _warn(channel: Channel) -> None:
+    for warning in channel.warnings():
+        err_console.print(f"[bold red]Warning[/bold red] (channel {channel.name}): {warning}")
 
 
 @channels_app.command("list")
 def channels_list() -> None:
     """List channels (keys masked)."""
     channels = run(lambda s: s.catalog.channels())
-    table = Table("name", "wire", "base url", "models", "priority", "weight", "capacity", "keys", "enabled")
+    table = Table(
+        "name", "wire", "base url", "models", "priority", "weight", "capacity", "keys", "proxy", "enabled"
+    )
     for c in channels:
         models = ", ".join(k if k == v else f"{k}={v}" for k, v in c.models.items())
         table.add_row(
@@ -442,7 +496,8 @@ def channels_list() -> None:
             str(c.weight),
             str(c.capacity or "∞"),
             str(len(c.api_keys)),
-            "yes" if c.enabled else "no",
+            c.to_json()["proxy"] or "",
+            ("yes" if c.enabled else "no") + (" (UNSAFE TLS)" if c.tls_insecure_skip_verify else ""),
         )
     console.print(table)
 
@@ -454,6 +509,7 @@ def channels_update(
     """Change a channel, e.g. '{"priority": 5}' or '{"enabled": false}'."""
     channel = run(lambda s: s.catalog.update_channel(name, json.loads(patch)))
     console.print_json(json.dumps(channel.to_json()))
+    _warn(channel)
 
 
 @channels_app.command("remove")
@@ -469,7 +525,7 @@ def channels_test(name: str, model: Annotated[str | None, typer.Option(help="Mod
 
     async def work(s: Stores) -> dict[str, Any]:
         channel = await s.catalog.channel(name)
-        client = Http1Client()
+        client = upstream_client(s.settings)
         try:
             return await try_channel(channel, HttpBackend(channel, client), model)
         finally:

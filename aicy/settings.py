@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,6 +102,45 @@ class Settings(BaseSettings):
     )
     catalog_reload_seconds: float = Field(
         2.0, description="How often a running server looks for catalog and channel changes made by the CLI."
+    )
+    https_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("aicy_https_proxy", "https_proxy"),
+        description="Proxy for `https` upstreams of channels without a `proxy` (also read as `HTTPS_PROXY`).",
+    )
+    http_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("aicy_http_proxy", "http_proxy"),
+        description="Proxy for `http` upstreams of channels without a `proxy` (also read as `HTTP_PROXY`).",
+    )
+    no_proxy: str | None = Field(
+        None,
+        validation_alias=AliasChoices("aicy_no_proxy", "no_proxy"),
+        description="Hosts, domains, IPs and CIDR ranges reached without those proxies (also `NO_PROXY`).",
+    )
+    upstream_max_connections: int = Field(
+        1024, ge=1, description="Connections to upstreams open at once, in all."
+    )
+    upstream_max_connections_per_origin: int = Field(
+        256, ge=1, description="Connections open at once to one upstream origin (and proxy and TLS settings)."
+    )
+    upstream_idle_seconds: float = Field(
+        15.0, gt=0, description="An upstream connection idle this long is closed."
+    )
+    upstream_dns_ttl_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long an upstream host name's addresses are kept (0: looked up each time).",
+    )
+    upstream_max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest non-streamed upstream reply (and stream event); larger is a channel failure.",
+    )
+    upstream_max_error_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="How much of an upstream's error reply is read; the rest is discarded unread.",
     )
 
     @classmethod

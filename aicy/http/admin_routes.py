@@ -34,7 +34,7 @@ async def _applied(request: Request) -> None:
 
 def _channel_view(services: Services, channel: Channel) -> dict[str, object]:
     breaker = services.router.breaker(channel.name)
-    return {
+    view: dict[str, object] = {
         **channel.to_json(),
         "health": {
             "state": breaker.state,
@@ -42,6 +42,10 @@ def _channel_view(services: Services, channel: Channel) -> dict[str, object]:
             "consecutive_failures": breaker.failures,
         },
     }
+    warnings = channel.warnings()  # tls_insecure_skip_verify and the like, flagged as unsafe
+    if warnings:
+        view["warnings"] = warnings
+    return view
 
 
 async def list_models(request: Request) -> Response:

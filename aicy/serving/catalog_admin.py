@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aicy.domain.channels import Channel
 from aicy.domain.models import ModelInfo
@@ -17,6 +18,8 @@ from aicy.storage.catalog import CatalogStore
 from aicy.types import JSON
 from aicy.upstream.base import Backend
 from aicy.upstream.failures import UpstreamFailure
+from aicy.upstream.http1 import SettingsError, TlsOptions, tls_context
+from aicy.upstream.proxy import DIRECT, parse_proxy
 
 SEED_FLAG = "catalog_seeded_v1"
 
@@ -34,10 +37,50 @@ class ChannelInput(BaseModel):
     capacity: int | None = Field(None, ge=1)
     timeout: float = Field(600.0, gt=0)
     connect_timeout: float = Field(10.0, gt=0)
+    write_timeout: float = Field(60.0, gt=0)
+    total_timeout: float | None = Field(3600.0, gt=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_completion_tokens"
     json_schema_style: Literal["json_schema", "json_object_schema"] = "json_schema"
     enabled: bool = True
+    proxy: str | None = Field(None, max_length=2000)
+    tls_ca_file: str | None = Field(None, max_length=4096)
+    tls_cert_file: str | None = Field(None, max_length=4096)
+    tls_key_file: str | None = Field(None, max_length=4096)
+    tls_insecure_skip_verify: bool = False
+
+    @field_validator("proxy")
+    @classmethod
+    def _usable_proxy(cls, value: str | None) -> str | None:
+        """A proxy URL aicy can use (its credentials never quoted back), ``direct``, or none."""
+        if value is None or not value.strip():
+            return None
+        if value.strip().lower() == DIRECT:
+            return DIRECT
+        parse_proxy(value)
+        return value.strip()
+
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not Path(value).is_file():
+            raise ValueError(f"{value} is not a file this server can read")
+        return value
+
+    @model_validator(mode="after")
+    def _usable_tls(self) -> ChannelInput:
+        """The TLS files load (so a typo is refused now, not at the first request)."""
+        if self.tls_key_file and not self.tls_cert_file:
+            raise ValueError("tls_key_file needs tls_cert_file (the certificate it belongs to)")
+        if self.tls_ca_file or self.tls_cert_file:
+            options = TlsOptions(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+            try:
+                tls_context(options)
+            except SettingsError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     def to_channel(self) -> Channel:
         data = self.model_dump()

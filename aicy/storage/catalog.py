@@ -1,4 +1,4 @@
-"""The model catalog and the channels, stored as JSON documents (upstream keys sealed separately)."""
+"""The model catalog and the channels, stored as JSON documents (upstream keys and proxy URLs sealed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aicy.storage.crypto import SecretBox
 from aicy.storage.schema import channels, meta, models
 
 JSON = dict[str, Any]
+SEALED_PROXY = "sealed_proxy"  # in a channel's stored body: its proxy URL, sealed like its keys
 
 
 def _now_ms() -> int:
@@ -66,10 +67,16 @@ class CatalogStore:
     def _channel(self, body: str, sealed: str) -> JSON:
         doc: JSON = orjson.loads(body)
         doc["api_keys"] = [self.box.open(k) for k in orjson.loads(sealed)]
+        sealed_proxy = doc.pop(SEALED_PROXY, None)
+        if sealed_proxy is not None:
+            doc["proxy"] = self.box.open(sealed_proxy)
         return doc
 
     async def put_channel(self, doc: JSON) -> None:
-        plain = {k: v for k, v in doc.items() if k != "api_keys"}
+        """Store a channel; its API keys and its proxy URL (which may hold credentials) sealed."""
+        plain = {k: v for k, v in doc.items() if k not in ("api_keys", "proxy")}
+        if doc.get("proxy"):
+            plain[SEALED_PROXY] = self.box.seal(doc["proxy"])
         sealed = orjson.dumps([self.box.seal(k) for k in doc.get("api_keys", [])]).decode()
         values = {"body": orjson.dumps(plain).decode(), "sealed_keys": sealed, "updated_at": _now_ms()}
         async with self.engine.begin() as conn:

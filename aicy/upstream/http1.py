@@ -108,6 +108,8 @@ class Limits:
     max_connections_per_origin: int = 256
     idle_seconds: float = 15.0
     dns_ttl_seconds: float = 30.0
+    max_body_bytes: int = 64 << 20  # callers' cap on a whole reply (the client enforces what it is given)
+    max_error_body_bytes: int = 1 << 20  # callers' cap on what is read of an error reply
 
 
 @dataclass(frozen=True, slots=True)

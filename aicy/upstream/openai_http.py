@@ -38,7 +38,22 @@ from aicy.upstream.failures import (
     unavailable,
     upstream_message,
 )
-from aicy.upstream.http1 import ClosedEarly, Http1Client, ReadTimeout, Response, TransportError, split_url
+from aicy.upstream.http1 import (
+    BodyTooLarge,
+    ClosedEarly,
+    Http1Client,
+    ProxyError,
+    ReadTimeout,
+    Response,
+    Route,
+    TlsOptions,
+    TotalTimeout,
+    TransportError,
+    UnreadableBody,
+    WriteTimeout,
+    split_url,
+)
+from aicy.upstream.proxy import DIRECT, parse_proxy
 from aicy.upstream.scrub import Scrubber, channel_secrets
 
 log = logging.getLogger("aicy.upstream")
@@ -48,6 +63,8 @@ DRAIN_SECONDS = 1.0  # after ``[DONE]``, how long to wait for the end of the bod
 TRANSPORT_ERRORS = (TransportError, TimeoutError)
 ERROR_EVENTS = frozenset({"error", "response.failed"})  # in-band errors of a Responses stream
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but HTAB
+SET_BY_AICY = frozenset({"host", "content-length", "transfer-encoding"})  # an extra one breaks the framing
 
 
 class UpstreamLost(UpstreamError):
@@ -67,9 +84,12 @@ class UpstreamReply:
     chunks: AsyncIterator[bytes] | None = None
     ended: bool = False  # the stream said ``[DONE]`` (or ended): what is left is the body's last bytes
     scrub: Scrubber = field(default_factory=Scrubber)  # for in-band errors only
+    max_body: int = 64 << 20  # the largest whole reply, and the most bytes a stream may send between events
+    since_event: int = 0  # bytes read since the last complete event
 
     async def read_more(self) -> bool:
-        """Read until at least one more event is pending; False at the end of the stream."""
+        """Read until at least one more event is pending; False at the end of the stream. BodyTooLarge when
+        the stream sends more than ``max_body`` bytes without completing an event."""
         assert self.chunks is not None
         while not self.pending:
             try:
@@ -77,7 +97,14 @@ class UpstreamReply:
             except StopAsyncIteration:
                 self.ended = True
                 return False
-            self.pending.extend(self.decoder.feed(chunk))
+            events = self.decoder.feed(chunk)
+            if events:
+                self.pending.extend(events)
+                self.since_event = 0
+            else:
+                self.since_event += len(chunk)
+                if self.since_event > self.max_body:
+                    raise BodyTooLarge(f"the stream sent over {self.max_body} bytes without ending an event")
         return True
 
     async def batches(self) -> AsyncIterator[list[JSON]]:
@@ -114,9 +141,17 @@ class UpstreamReply:
 
     async def json(self) -> JSON:
         try:
-            body = orjson.loads(await self.response.read())
+            body = orjson.loads(await self.response.read(self.max_body))
+        except BodyTooLarge:
+            raise UpstreamError(
+                f"The upstream's reply is larger than the {self.max_body} bytes aicy accepts."
+            ) from None
+        except UnreadableBody as exc:
+            raise UpstreamError(f"The upstream's reply could not be read: {exc}.") from None
         except TRANSPORT_ERRORS as exc:
             raise UpstreamLost(f"The upstream connection was lost mid-reply: {type(exc).__name__}.") from None
+        except orjson.JSONDecodeError:
+            raise UpstreamLost("The upstream reply was not JSON.") from None
         if not isinstance(body, dict):
             raise UpstreamLost("The upstream reply was not a JSON object.")
         if "error" in body or body.get("status") == "failed":
@@ -130,7 +165,7 @@ class UpstreamReply:
         response = self.response
         if self.streaming and self.ended and not response.at_eof:
             with contextlib.suppress(*TRANSPORT_ERRORS):
-                await asyncio.wait_for(response.read(), DRAIN_SECONDS)
+                await asyncio.wait_for(response.read(self.max_body), DRAIN_SECONDS)
         if response.at_eof:
             response.release()
         else:
@@ -154,6 +189,8 @@ class HttpBackend:
         self.scrub = scrub if scrub is not None else Scrubber()
         self.scrub.add(channel_secrets(channel))
         self.unusable = unusable_settings(channel)  # checked once here, not on every request
+        self.route = channel_route(channel) if self.unusable is None else Route()
+        self.limits = client.limits
 
     def upstream_model(self, model: ModelInfo) -> str:
         return self.channel.upstream_model(model.id)
@@ -187,11 +224,16 @@ class HttpBackend:
                 headers=headers,
                 connect_timeout=channel.connect_timeout,
                 read_timeout=channel.connect_timeout + 5,
+                write_timeout=channel.write_timeout,
+                total_timeout=channel.connect_timeout * 2 + 10,
+                route=self.route,
             )
         except TRANSPORT_ERRORS as exc:
-            raise self._fail(f"probe: {type(exc).__name__}", unavailable()) from None
+            raise self._transport_failure(exc, "probe: ") from None
         except (ValueError, UnicodeError) as exc:
             raise self._fail(f"probe: cannot send the request: {exc}", unavailable(), auth=True) from None
+        except Exception as exc:  # whatever else: this channel's failure, never an error of aicy
+            raise self._fail(f"probe: {type(exc).__name__}: {exc}", unavailable()) from None
         status = reply.status
         reply.close()
         if status >= 400 and status not in (404, 405):
@@ -210,19 +252,32 @@ class HttpBackend:
                 self.headers(streaming),
                 connect_timeout=self.channel.connect_timeout,
                 read_timeout=self.channel.timeout,
+                write_timeout=self.channel.write_timeout,
+                total_timeout=self.channel.total_timeout,
+                route=self.route,
             )
         except TRANSPORT_ERRORS as exc:
-            raise self._fail(f"{type(exc).__name__}: {exc}", unavailable(transport_trouble(exc))) from None
+            raise self._transport_failure(exc) from None
         except (ValueError, UnicodeError) as exc:  # the request could not even be written: settings
             raise self._fail(f"cannot send the request: {exc}", unavailable(), auth=True) from None
+        except Exception as exc:  # whatever else: this channel's failure, never an error of aicy
+            raise self._fail(f"{type(exc).__name__}: {exc}", unavailable()) from None
+        limits = self.limits
         if response.status >= 300:
-            try:
-                raw = await response.read()
+            try:  # what an error reply says fits in max_error_body_bytes; the rest is never read
+                raw, _ = await response.read_capped(limits.max_error_body_bytes)
             except TRANSPORT_ERRORS:
                 raw = b""
             response.release()  # kept when the error body was read to its end
             raise self._refused(response, raw)
-        reply = UpstreamReply(response, streaming, scrub=self.scrub)
+        declared = response.content_length
+        if not streaming and declared is not None and declared > limits.max_body_bytes:
+            response.close()
+            raise self._fail(
+                f"the reply's body is {declared} bytes, over the {limits.max_body_bytes} bytes aicy accepts",
+                unavailable("the upstream's reply was too large"),
+            )
+        reply = UpstreamReply(response, streaming, scrub=self.scrub, max_body=limits.max_body_bytes)
         if streaming:
             reply.chunks = response.chunks()
             try:
@@ -231,10 +286,14 @@ class HttpBackend:
                     raise self._fail("the stream ended before its first event", unavailable())
             except TRANSPORT_ERRORS as exc:
                 await reply.close()
-                raise self._fail(
-                    f"first event: {type(exc).__name__}", unavailable(transport_trouble(exc))
-                ) from None
+                raise self._transport_failure(exc, "first event: ") from None
         return reply
+
+    def _transport_failure(self, exc: BaseException, where: str = "") -> UpstreamFailure:
+        fatal = isinstance(exc, TransportError) and exc.fatal
+        return self._fail(
+            f"{where}{type(exc).__name__}: {exc}", unavailable(transport_trouble(exc)), auth=fatal
+        )
 
     def _fail(
         self, reason: str, error: AicyError, *, retry_after: float | None = None, auth: bool = False
@@ -252,6 +311,9 @@ class HttpBackend:
             return self._fail(
                 f"HTTP {status}: the upstream redirects to {where}; check the base URL", unavailable()
             )
+        if status == 407:  # from the channel's HTTP proxy, for an http:// upstream
+            said = "the proxy wants other credentials (the channel's proxy, or HTTP_PROXY)"
+            return self._fail(f"HTTP 407: {said}", unavailable(), auth=True)
         if status in (401, 403) or status == 429 or status >= 500 or status == 408:
             said = upstream_message(raw, self.scrub)
             last = f"HTTP {status}: {said}" if said else f"HTTP {status}"
@@ -271,11 +333,34 @@ class HttpBackend:
 
 def transport_trouble(exc: BaseException) -> str:
     """What went wrong below HTTP, for the customer: the kind of trouble, never an address."""
-    if isinstance(exc, ReadTimeout | TimeoutError):
+    if isinstance(exc, ReadTimeout | WriteTimeout | TotalTimeout | TimeoutError):
         return "the upstream did not answer in time"
     if isinstance(exc, ClosedEarly):
         return "the upstream closed the connection"
+    if isinstance(exc, BodyTooLarge):
+        return "the upstream's reply was too large"
+    if isinstance(exc, UnreadableBody):
+        return "the upstream's reply could not be read"
+    if isinstance(exc, ProxyError):
+        return "the upstream's proxy refused the connection"
     return "the upstream could not be reached"
+
+
+def channel_route(channel: Channel) -> Route:
+    """How the client reaches the channel's upstream (its settings already found usable)."""
+    proxy = channel.proxy
+    own_encoding = any(name.lower() == "accept-encoding" for name in channel.extra_headers)
+    return Route(
+        proxy=parse_proxy(proxy) if proxy and proxy != DIRECT else None,
+        direct=proxy == DIRECT,
+        tls=TlsOptions(
+            channel.tls_ca_file or None,
+            channel.tls_cert_file or None,
+            channel.tls_key_file or None,
+            verify=not channel.tls_insecure_skip_verify,
+        ),
+        accept_encoding=not own_encoding,
+    )
 
 
 def unusable_settings(channel: Channel) -> str | None:
@@ -286,11 +371,20 @@ def unusable_settings(channel: Channel) -> str | None:
         split_url(channel.base_url.rstrip("/") + PATHS[channel.wire_api])
     except ValueError:
         return "unusable channel settings: the base URL is not an http(s) URL"
+    if channel.proxy and channel.proxy != DIRECT:
+        try:
+            parse_proxy(channel.proxy)
+        except ValueError as exc:
+            return f"unusable channel settings: {exc}"
     for name, value in channel.extra_headers.items():
         if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
             return f"unusable channel settings: extra header {name!r} is not a valid header name"
+        if name.lower() in SET_BY_AICY:
+            return f"unusable channel settings: extra header {name!r} is set by aicy itself"
         if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
             return f"unusable channel settings: the value of extra header {name!r} has a line break"
+        if HEADER_CONTROL.search(value):
+            return f"unusable channel settings: the value of extra header {name!r} has control characters"
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:

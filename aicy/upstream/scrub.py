@@ -5,8 +5,8 @@ included, in their error messages. Everything an upstream says that aicy passes 
 and their code and param, in-band stream errors, a redirect's location, failure reasons) goes through a
 :class:`Scrubber` first. It replaces with ``[redacted]``:
 
-- the known secrets: every channel's API keys and extra header values (one scrubber is shared by every
-  channel's backend, so an upstream that echoes another channel's key is covered too);
+- the known secrets: every channel's API keys, extra header values and proxy credentials (one scrubber
+  is shared by every channel's backend, so an upstream that echoes another channel's key is covered too);
 - anything shaped like a credential: ``Bearer <token>``, the values of ``authorization``, ``api_key``,
   ``token``, ``secret``, ``password`` (when they look random: ordinary words are left alone), ``sk-…`` and
   other vendors' key formats, JWTs, and the ``user:password@`` of a URL.
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from aicy.domain.channels import Channel
+from aicy.domain.channels import Channel, url_credentials
 from aicy.errors import AicyError
 
 REDACTED = "[redacted]"
@@ -99,9 +99,10 @@ def _named(match: re.Match[str]) -> str:
 
 
 def channel_secrets(channel: Channel) -> set[str]:
-    """What of a channel's settings is secret: its keys and its extra headers' values (but the few
-    well-known headers that never carry one)."""
+    """What of a channel's settings is secret: its keys, its extra headers' values (but the few
+    well-known headers that never carry one) and its proxy's user name and password."""
     values = set(channel.api_keys)
+    values.update(url_credentials(channel.proxy))
     values.update(v for k, v in channel.extra_headers.items() if k.lower() not in NOT_SECRET_HEADERS)
     return {v for v in values if isinstance(v, str) and len(v.strip()) >= MIN_SECRET}
 
