@@ -14,7 +14,7 @@ LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS) $(CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS) $(CXXFLAGS)"
 
-.PHONY: run test check lint types clean help
+.PHONY: run test test-servers check lint types clean help
 
 help:
 	@echo "make run    - create .venv, install aicy, start it on the embedded model"
@@ -47,8 +47,19 @@ types: $(VENV)/.installed-test
 
 check: lint types
 
-test: check
+test: check test-servers
 	$(PY) -m pytest
+
+# Independent servers the upstream client is tested against (tests/upstream/test_real_servers.py): a real HTTP
+# proxy (tinyproxy), a real SOCKS5 proxy (microsocks), Nginx as a TLS and compressing upstream, with its stream
+# module as an HTTPS proxy's TLS front. Installed once; the tests skip without them only outside `make test`.
+test-servers:
+	@missing=""; \
+	for tool in tinyproxy microsocks nginx; do \
+		command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing="$$missing $$tool"; \
+	done; \
+	test -e /usr/lib/nginx/modules/ngx_stream_module.so || missing="$$missing libnginx-mod-stream"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

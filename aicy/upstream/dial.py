@@ -246,9 +246,9 @@ class Handshake(asyncio.Protocol):
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise DialError(f"{what}: the proxy's answer is not HTTP ({status_line[:80]!r})")
         status = int(parts[1])
-        if status == 407:
+        if status in (401, 407):  # 407 by the book; tinyproxy says 401 to wrong credentials
             said = "the proxy refused our credentials" if credentials else "the proxy wants credentials"
-            raise ProxyRefused(f"{what}: HTTP 407, {said}", credentials=True)
+            raise ProxyRefused(f"{what}: HTTP {status}, {said}", credentials=True)
         if not 200 <= status < 300:
             raise ProxyRefused(f"{what}: the proxy answered HTTP {status} ({status_line[:120]})")
         if rest:
