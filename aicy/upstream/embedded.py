@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -17,6 +19,7 @@ from aicy.types import (
     JSON,
     Event,
     Finish,
+    FunctionTool,
     GenerationRequest,
     Message,
     OutputFormat,
@@ -37,19 +40,213 @@ def _turn(message: Message) -> dict[str, Any]:
     return {"role": message.role, "content": content}
 
 
-def grammar_for(fmt: OutputFormat) -> str | None:
+# What a JSON schema may ask of the grammar builder (llama-cpp-python's ``json_schema_to_gbnf``) and of
+# llama.cpp. Every ``minItems``/``maxItems``/``minLength``/``maxLength`` and regex ``{m,n}`` becomes that many
+# copies of a rule, and each optional copy one more nested group: llama.cpp refuses about 1,000 nested
+# groups and overflows its stack (killing the process) at a few thousand, so the optional part is kept well
+# below. The builder's cost grows with the square of an object's optional properties.
+MAX_SCHEMA_COUNT = 10_000
+MAX_SCHEMA_SPAN = 500
+MAX_OPTIONAL_PROPERTIES = 100
+MAX_SCHEMA_BYTES = 256 * 1024
+MAX_GRAMMAR_ESTIMATE = 2_000_000  # bytes the repetitions may add to the grammar, estimated generously
+_COUNTS = (("minItems", "maxItems"), ("minLength", "maxLength"))
+_LITERALS = frozenset({"const", "enum", "default", "examples", "description", "title"})
+_QUANTIFIER = re.compile(r"\{([^}]*)\}")
+# An escape for U+0000 in a grammar (not an escaped backslash before it): llama.cpp aborts the process
+# when such a character is sampled, so no grammar may contain one.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\(?:x00|u0000|U00000000)|\x00")
+
+
+def check_output_format(fmt: OutputFormat, param: str = "response_format") -> None:
+    """Refuse a structured-output format the embedded engine cannot turn into a grammar, with a 400 naming
+    ``param`` (``response_format`` for Chat, ``text.format`` for Responses) and ``invalid_json_schema``.
+
+    Pure and cheap (the grammar it builds is cached for ``prepare``): call it before anything is reserved or
+    queued for a request the embedded engine will serve."""
+    if fmt.type == "json_schema":
+        schema_grammar(fmt.schema or {}, param)
+
+
+def check_structured_output(request: GenerationRequest, api: WireApi) -> None:
+    """Everything about ``request`` that the embedded engine turns into a grammar: the output format and,
+    when ``tool_choice`` forces a call, the forced functions' parameters. Raises InvalidRequest."""
+    chat = api == "chat"
+    check_output_format(request.output_format, "response_format" if chat else "text.format")
+    forced = forced_tools(request)
+    for tool in forced:
+        index = request.tools.index(tool)
+        where = f"tools[{index}].function.parameters" if chat else f"tools[{index}].parameters"
+        schema_grammar(call_schema([tool]), where)
+    if len(forced) > 1:
+        schema_grammar(call_schema(forced), "tools")
+
+
+def grammar_for(fmt: OutputFormat, param: str = "response_format") -> str | None:
     if fmt.type == "json_object":
         return JSON_GBNF
     if fmt.type == "json_schema":
-        try:
-            return str(json_schema_to_gbnf(json.dumps(fmt.schema or {})))
-        except Exception as exc:
-            raise InvalidRequest(
-                f"Invalid JSON schema for structured output: {exc}",
-                param="response_format",
-                code="invalid_json_schema",
-            ) from None
+        return schema_grammar(fmt.schema or {}, param)
     return None
+
+
+def schema_grammar(schema: Any, param: str) -> str:
+    """The GBNF grammar for a JSON schema, or InvalidRequest (``invalid_json_schema``) naming ``param``."""
+    text = json.dumps(schema)
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise _bad_schema(
+            f"it is {len(text)} characters long; the embedded model accepts schemas of at most "
+            f"{MAX_SCHEMA_BYTES} characters",
+            param,
+        )
+    check_schema_limits(schema, param)
+    try:
+        grammar = _convert(text)
+    except Exception as exc:  # the builder reports bad schemas with all kinds of exceptions
+        plain = isinstance(exc, ValueError | AssertionError) and str(exc)
+        reason = str(exc) if plain else f"the grammar builder failed on it ({type(exc).__name__}: {exc})"
+        raise _bad_schema(_shown(reason, 300), param) from None
+    if _NUL_ESCAPE.search(grammar):
+        raise _bad_schema("it asks for the character U+0000, which the embedded model cannot produce", param)
+    return grammar
+
+
+@functools.lru_cache(maxsize=64)
+def _convert(text: str) -> str:
+    return str(json_schema_to_gbnf(text))
+
+
+def _bad_schema(reason: str, param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid JSON schema for structured output: {reason}.", param=param, code="invalid_json_schema"
+    )
+
+
+def check_schema_limits(schema: Any, param: str) -> None:
+    """Bound what the grammar builder would be asked: counts, optional repetitions, optional properties and
+    the grammar's size (estimated from each repetition's count and the length of its rule's name)."""
+    estimate = 0
+    stack: list[tuple[Any, str]] = [(schema, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            estimate += _node_cost(node, path, param)
+            for key, value in node.items():
+                if isinstance(value, dict | list) and key not in _LITERALS:
+                    stack.append((value, f"{path}.{key}" if path else str(key)))
+        elif isinstance(node, list):
+            stack.extend(
+                (value, f"{path}[{i}]") for i, value in enumerate(node) if isinstance(value, dict | list)
+            )
+        if estimate > MAX_GRAMMAR_ESTIMATE:
+            raise _bad_schema(
+                f"its repetitions (minItems, maxItems, minLength, maxLength, pattern quantifiers) would "
+                f"make a grammar of more than {MAX_GRAMMAR_ESTIMATE} bytes for the embedded model",
+                param,
+            )
+
+
+def _node_cost(node: dict[str, Any], path: str, param: str) -> int:
+    where = f" at '{_shown(path)}'" if path else ""
+    weight = len(path) + 16
+    cost = 0
+    for low_key, high_key in _COUNTS:
+        low = _count(node, low_key, where, param)
+        high = _count(node, high_key, where, param)
+        if low is None and high is None:
+            continue
+        named = high_key if low is None else low_key if high is None else f"{low_key}/{high_key}"
+        cost += _repetition(low or 0, high, f"'{named}'{where}", param) * weight
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        for group in _QUANTIFIER.finditer(pattern):
+            bounds = _quantifier(group.group(1))
+            if bounds is not None:
+                repeats = _repetition(
+                    *bounds, f"the quantifier {_shown(group.group(0))} of 'pattern'{where}", param
+                )
+                cost += repeats * (len(pattern) + weight)
+    optional = _optional_properties(node)
+    if optional > MAX_OPTIONAL_PROPERTIES:
+        raise _bad_schema(
+            f"an object{where} has {optional} optional properties; the embedded model supports at most "
+            f"{MAX_OPTIONAL_PROPERTIES} (make more of them required)",
+            param,
+        )
+    return cost
+
+
+def _count(node: dict[str, Any], key: str, where: str, param: str) -> int | None:
+    value = node.get(key)
+    if value is None or isinstance(value, dict | list):  # absent, or a property named like the keyword
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SCHEMA_COUNT:
+        raise _bad_schema(
+            f"'{key}'{where} is {_shown(json.dumps(value))}; the embedded model supports whole numbers "
+            f"from 0 to {MAX_SCHEMA_COUNT}",
+            param,
+        )
+    return value
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quantifier(text: str) -> tuple[int, int | None] | None:
+    """A regex ``{m}``/``{m,n}``/``{m,}`` as the grammar builder reads it (``int()`` of each part)."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), int(parts[0])
+        if len(parts) == 2:
+            return int(parts[0]) if parts[0] else 0, int(parts[1]) if parts[1] else None
+    except ValueError:
+        return None  # not a quantifier: the builder refuses it, or it is a literal brace
+    return None
+
+
+def _repetition(low: int, high: int | None, what: str, param: str) -> int:
+    """How many copies of a rule the builder writes for ``low``..``high`` repetitions."""
+    if low < 0 or low > MAX_SCHEMA_COUNT or (high is not None and not 0 <= high <= MAX_SCHEMA_COUNT):
+        raise _bad_schema(
+            f"{what} asks for {low}..{high} repetitions; the embedded model supports 0 to {MAX_SCHEMA_COUNT}",
+            param,
+        )
+    if high is None:
+        return low
+    if high < low:
+        raise _bad_schema(f"{what}: the maximum {high} is below the minimum {low}", param)
+    if high - low > MAX_SCHEMA_SPAN:
+        raise _bad_schema(
+            f"{what} allows {low} to {high} repetitions; the embedded model supports at most "
+            f"{MAX_SCHEMA_SPAN} optional ones (maximum minus minimum)",
+            param,
+        )
+    return high
+
+
+def _optional_properties(node: dict[str, Any]) -> int:
+    """Properties the builder treats as optional: those not ``required``, plus additional properties; an
+    ``allOf`` merges its parts' properties."""
+    count = 0
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        required = node.get("required")
+        names = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
+        count += sum(1 for name in properties if name not in names)
+    extra = node.get("additionalProperties")
+    if extra is True or isinstance(extra, dict):
+        count += 1
+    parts = node.get("allOf")
+    if isinstance(parts, list):
+        for part in parts:
+            if isinstance(part, dict):
+                alternatives = part.get("anyOf")
+                for alt in alternatives if isinstance(alternatives, list) else [part]:
+                    props = alt.get("properties") if isinstance(alt, dict) else None
+                    count += len(props) if isinstance(props, dict) else 0
+    return count
 
 
 @dataclass(slots=True)
@@ -118,6 +315,19 @@ class EmbeddedBackend:
     async def probe(self) -> None:
         return None  # in process: it answers while the server runs
 
+    def _grammar(self, request: GenerationRequest, forced: list[FunctionTool]) -> str | None:
+        """The request's grammar, also parsed by llama.cpp here, so that one it refuses (say, a
+        left-recursive ``$ref``) is the customer's 400 before the job is queued."""
+        param = "tool_choice" if forced else "response_format"
+        fmt = OutputFormat("json_schema", schema=call_schema(forced)) if forced else request.output_format
+        grammar = grammar_for(fmt, param)
+        if grammar is not None:
+            try:
+                self.engine.check_grammar(grammar)
+            except ValueError:
+                raise _bad_schema("llama.cpp could not parse the grammar built from it", param) from None
+        return grammar
+
     async def prepare(self, request: GenerationRequest, model: ModelInfo) -> EmbeddedCall:
         forced = forced_tools(request)
         messages = describe_tools(request.messages, request)
@@ -136,9 +346,7 @@ class EmbeddedBackend:
             top_p=request.top_p if request.top_p is not None else model.default_top_p,
             seed=request.seed,
             stop=request.stop,
-            grammar=grammar_for(
-                OutputFormat("json_schema", schema=call_schema(forced)) if forced else request.output_format
-            ),
+            grammar=self._grammar(request, forced),
             presence_penalty=request.presence_penalty or 0.0,
             frequency_penalty=request.frequency_penalty or 0.0,
         )
