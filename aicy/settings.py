@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     engine_context: int = Field(8192, description="Context window (tokens) of the embedded model.")
     engine_max_output_tokens: int = Field(4096, description="Output limit of the embedded model per request.")
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest accepted request body; larger is 413.")
+    body_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive in full; slower is 408 (connection closed).",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     secret_key: str | None = Field(
         None,

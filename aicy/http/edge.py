@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aicy.errors import AicyError
+from aicy.errors import AicyError, InvalidRequest
 from aicy.http.errors import REQUEST_ID_KEY, render, unexpected
 from aicy.protocol.ids import request_id
 
@@ -55,6 +56,20 @@ def preflight(scope: Scope) -> Response | None:
     return Response("OK", headers=headers, media_type="text/plain")
 
 
+def nul_in_url(scope: Scope) -> InvalidRequest:
+    """No id, name or query value contains U+0000 (PostgreSQL refuses it in text), so a URL with one is a
+    400 here rather than a database error further in."""
+    param = None
+    if "\x00" not in scope["path"]:
+        query = parse_qsl(bytes(scope["query_string"]).decode("latin-1"), keep_blank_values=True)
+        param = next((key for key, value in query if "\x00" in key + value), None)
+    return InvalidRequest(
+        "The request URL contains a NUL character (%00), which no id, name or parameter may contain.",
+        param=param,
+        code="invalid_value",
+    )
+
+
 class Edge:
     """Wraps the Starlette ``app``; ``direct`` maps (method, path) to the endpoints served without it."""
 
@@ -76,6 +91,7 @@ class Edge:
         if _header(scope, b"origin") is not None:
             answer = preflight(scope)
             if answer is not None:
+                answer.headers["x-request-id"] = rid
                 await answer(scope, receive, send)
                 return
             added.extend(self._cors)
@@ -88,6 +104,9 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            await render(nul_in_url(scope))(scope, receive, send_with_headers)
+            return
         endpoint = self.direct.get((scope["method"], scope["path"]))
         if endpoint is None:
             await self.app(scope, receive, send_with_headers)

@@ -97,6 +97,8 @@ def parse_request(body: Any) -> ChatCompletionRequest:
         require(
             len(request.stop) <= 4, "At most 4 stop sequences are allowed.", "stop", "array_above_max_length"
         )
+    if request.model_extra:
+        ids.check_client_id(request.model_extra.get("prompt_cache_key"), "prompt_cache_key")
     if request.response_format and request.response_format.type == "json_schema":
         require(
             request.response_format.json_schema is not None,
@@ -167,7 +169,7 @@ def _message(raw: Any, param: str) -> Message:
             f"Invalid type for '{param}': expected an object.", param=param, code="invalid_type"
         )
     role = raw.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(
             f"Invalid value for '{param}.role': expected one of system, developer, user, assistant, tool.",
             param=f"{param}.role",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+from aicy.errors import InvalidRequest
+
 
 def new_id(prefix: str, nbytes: int = 24) -> str:
     return f"{prefix}{secrets.token_hex(nbytes)}"
@@ -35,3 +37,14 @@ def chat_completion_id() -> str:
 
 def request_id() -> str:
     return new_id("req_", 16)
+
+
+def check_client_id(value: object, param: str) -> None:
+    """Refuse (400, naming ``param``) a client's id that holds U+0000: no id has one, and PostgreSQL cannot
+    store or even compare text that does."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest(
+            f"Invalid value for '{param}': ids must not contain NUL characters (\\u0000).",
+            param=param,
+            code="invalid_value",
+        )

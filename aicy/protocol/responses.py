@@ -122,6 +122,8 @@ def parse_request(body: Any) -> ResponsesRequest:
             "missing_required_parameter",
         )
     _check_metadata(request.metadata)
+    ids.check_client_id(request.previous_response_id, "previous_response_id")
+    ids.check_client_id(request.prompt_cache_key, "prompt_cache_key")
     if isinstance(request.input, list):
         for i, item in enumerate(request.input):
             require(
@@ -130,6 +132,8 @@ def parse_request(body: Any) -> ResponsesRequest:
                 f"input[{i}]",
                 "invalid_type",
             )
+            ids.check_client_id(item.get("id"), f"input[{i}].id")
+            ids.check_client_id(item.get("call_id"), f"input[{i}].call_id")
     return request
 
 
