@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import orjson
 import pytest
 import uvloop
+from openai import OpenAI
 
 from aicy.bootstrap import upstream_client
 from aicy.domain.channels import Channel
@@ -26,6 +30,7 @@ from aicy.upstream.http1 import Http1Client, Route, TlsOptions
 from aicy.upstream.openai_http import HttpBackend
 from aicy.upstream.proxy import parse_proxy
 from tests.fakes.fault_upstream import FaultUpstream
+from tests.support import AicyProcess, Operator
 from tests.upstream.servers import (
     PROXY_PASSWORD,
     PROXY_USER,
@@ -331,3 +336,70 @@ def test_proxy_urls_are_checked_without_echoing_credentials() -> None:
     parsed = (proxy.host, proxy.port, proxy.username, proxy.password)
     assert parsed == ("proxy.example", 1081, "us@er", "p:ss")
     assert parse_proxy("http://h").port == 80 and parse_proxy("socks5://h").port == 1080
+
+
+def test_a_channel_through_a_proxy_end_to_end(
+    operator: Operator,
+    admin: httpx.Client,
+    client: OpenAI,
+    aicy: AicyProcess,
+    fault: FaultUpstream,
+    http_proxy: Daemon,
+    folder: Path,
+) -> None:
+    """Through the admin API of a real aicy and the official SDK: the channel's proxy carries the request,
+    is shown masked, sealed in the database, checked on input; unsafe TLS is flagged."""
+    fault.queue()
+    model = operator.model(f"proxied-{time.monotonic_ns()}")
+    proxy = _proxy("http", http_proxy.port)
+    operator.channel("proxied", fault.base_url, [model], proxy=proxy)
+    shown = admin.get("/admin/channels/proxied").json()
+    assert shown["proxy"] == f"http://…:…@127.0.0.1:{http_proxy.port}" and PROXY_PASSWORD not in str(shown)
+    for _ in range(100):
+        if model in {m.id for m in client.models.list()}:
+            break
+        time.sleep(0.05)
+    before = _proxy_log(folder).count(f"127.0.0.1:{fault.port}")
+    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Hello from the fault upstream."
+    assert _proxy_log(folder).count(f"127.0.0.1:{fault.port}") > before, "it went through tinyproxy"
+    patched = admin.patch("/admin/channels/proxied", json={"priority": 2})
+    assert patched.status_code == 200 and patched.json()["proxy"] == shown["proxy"]
+    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Hello from the fault upstream.", "the proxy survived a PATCH"
+    database = sqlite3.connect(aicy.data_dir / "aicy.db")
+    try:
+        dump = "\n".join(database.iterdump())
+    finally:
+        database.close()
+    assert "sealed_proxy" in dump and PROXY_PASSWORD not in dump
+
+    bad = admin.post(
+        "/admin/channels",
+        json={"name": "bad-proxy", "base_url": fault.base_url, "proxy": f"ftp://u:{WRONG}@h"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "proxy" and WRONG not in bad.text
+    missing = admin.post(
+        "/admin/channels", json={"name": "bad-ca", "base_url": fault.base_url, "tls_ca_file": "/nope.pem"}
+    )
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "tls_ca_file"
+    unsafe = {"tls_insecure_skip_verify": True, "enabled": False}
+    operator.channel("unsafe", "https://127.0.0.1:9/v1", [model], **unsafe)
+    warnings = admin.get("/admin/channels/unsafe").json()["warnings"]
+    assert any(w.startswith("UNSAFE") for w in warnings)
+
+
+def test_cli_channel_options(aicy: AicyProcess, http_proxy: Daemon) -> None:
+    proxy = _proxy("socks5h", http_proxy.port)
+    added = aicy.cli(
+        *("channels", "add", "--name", "cli-proxied", "--base-url", "https://127.0.0.1:9/v1"),
+        *("--models", "gpt-5", "--proxy", proxy, "--tls-insecure-skip-verify", "--disabled"),
+        *("--write-timeout", "5", "--total-timeout", "120"),
+    )
+    try:
+        assert "UNSAFE" in added.stderr and PROXY_PASSWORD not in added.stdout + added.stderr
+        listing = aicy.cli("channels", "list").stdout
+        assert f"socks5h://…:…@127.0.0.1:{http_proxy.port}" in listing and PROXY_PASSWORD not in listing
+        assert "UNSAFE TLS" in listing
+    finally:
+        aicy.cli("channels", "remove", "cli-proxied")
