@@ -150,4 +150,5 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             Exception: errors.on_unexpected,
         },
     )
+    starlette.router.redirect_slashes = False  # `/v1/responses/` is an OpenAI-shaped 404, not a bare 307
     return Edge(starlette, direct_routes())

@@ -217,4 +217,7 @@ def check(services: Services, principal: Principal, plan: CallPlan) -> tuple[Mod
     candidates = services.router.candidates(model.id, plan.prefer_channel, plan.api)
     if not candidates:
         raise model_unavailable(model.id)
+    for backend in candidates:
+        if backend.wire_api != plan.api:  # translated: the neutral request is needed anyway
+            backend.check(plan.generation, plan.api)
     return model, candidates

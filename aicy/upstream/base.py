@@ -54,6 +54,11 @@ class Backend(Protocol):
         """The name the backend knows ``model`` by (shown in ``x-aicy-upstream-model`` and the usage log)."""
         ...
 
+    def check(self, request: GenerationRequest, api: WireApi) -> None:
+        """Refuse (an AicyError, a 400) what this backend cannot do with a translated request, before
+        anything is reserved or queued; ``api`` names the customer's parameters in the error."""
+        ...
+
     async def prepare(self, request: GenerationRequest, model: ModelInfo) -> PreparedCall: ...
 
     async def relay(self, body: JSON, *, streaming: bool) -> RelayedReply:

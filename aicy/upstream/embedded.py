@@ -315,6 +315,9 @@ class EmbeddedBackend:
     async def probe(self) -> None:
         return None  # in process: it answers while the server runs
 
+    def check(self, request: GenerationRequest, api: WireApi) -> None:
+        check_structured_output(request, api)  # a schema that cannot become a grammar is refused up front
+
     def _grammar(self, request: GenerationRequest, forced: list[FunctionTool]) -> str | None:
         """The request's grammar, also parsed by llama.cpp here, so that one it refuses (say, a
         left-recursive ``$ref``) is the customer's 400 before the job is queued."""

@@ -207,6 +207,9 @@ class HttpBackend:
             headers["accept"] = "text/event-stream"
         return headers
 
+    def check(self, request: GenerationRequest, api: WireApi) -> None:
+        return None  # the upstream judges what it can do
+
     async def relay(self, body: JSON, *, streaming: bool) -> UpstreamReply:
         """Send the customer's body as is (it speaks this channel's API)."""
         return await self.open(body, streaming=streaming)

@@ -279,9 +279,12 @@ def test_nul_in_ids_of_the_body_is_a_400(server: AicyProcess, root: httpx.Client
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_schemas_the_engine_cannot_take_are_a_400(
-    server: AicyProcess, funded: str, schema: dict[str, Any], stream: bool
+    server: AicyProcess, root: httpx.Client, schema: dict[str, Any], stream: bool
 ) -> None:
-    headers = {"Authorization": f"Bearer {funded}"}
+    """Refused before anything is reserved or queued, naming each API's own parameter."""
+    name = f"schema-{stream}-{abs(hash(str(schema))) % 10_000}"
+    key = _customer(root, name)
+    headers = {"Authorization": f"Bearer {key}"}
     chat = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Hi"}],
@@ -298,5 +301,6 @@ def test_schemas_the_engine_cannot_take_are_a_400(
         "text": {"format": {"type": "json_schema", "name": "x", "schema": schema}},
     }
     reply = httpx.post(f"{server.base_url}/responses", json=responses, headers=headers, timeout=60)
-    assert _error(reply, 400, "invalid_json_schema")["param"] in ("text.format", "response_format")
+    assert _error(reply, 400, "invalid_json_schema")["param"] == "text.format"
     assert server.health()["status"] == "ok"
+    _assert_untouched(root, server, name, key)

@@ -85,3 +85,13 @@ def test_channels_out_of_rotation_give_a_retryable_503(
         timeout=30,
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+def test_a_trailing_slash_is_an_openai_shaped_error_not_a_redirect(
+    server: AicyProcess, client: OpenAI
+) -> None:
+    reply = httpx.delete(
+        f"{server.base_url}/responses/", headers={"Authorization": f"Bearer {client.api_key}"}, timeout=30
+    )
+    assert reply.status_code in (404, 405)
+    assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
