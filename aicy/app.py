@@ -17,6 +17,7 @@ from aicy.accounting.key_cache import KeyCache
 from aicy.accounting.ratelimit import RateLimiter
 from aicy.accounting.risk import LeakDetector
 from aicy.bootstrap import upstream_client
+from aicy.domain.channels import Channel
 from aicy.domain.models import embedded_model
 from aicy.engine.llama import LlamaEngine
 from aicy.engine.model_file import default_model_path
@@ -40,6 +41,7 @@ from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
+from aicy.upstream.base import Backend
 from aicy.upstream.embedded import EmbeddedBackend
 from aicy.upstream.openai_http import HttpBackend
 from aicy.upstream.scrub import Scrubber
@@ -96,7 +98,11 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         admission = Admission()
         admission.set_capacity(EmbeddedBackend.name, settings.engine_capacity)
         scrub = Scrubber()  # shared: every channel's backend scrubs every channel's secrets from errors
-        sync = CatalogSync(admin, router, lambda channel: HttpBackend(channel, http, scrub), admission)
+
+        def backend_for(channel: Channel) -> Backend:
+            return HttpBackend(channel, http, scrub)
+
+        sync = CatalogSync(admin, router, backend_for, admission)
         await sync.load()
         transactor = Transactor(db)
         billing = BillingStore(db, transactor)
@@ -111,7 +117,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             ResponseStore(db, transactor),
             router,
             admin,
-            http,
+            backend_for,
             billing,
             RateLimiter(),
             LeakDetector(settings.risk_max_ips, settings.risk_window_seconds),

@@ -15,7 +15,6 @@ from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, account_json, key_json
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.services import Services
-from aicy.upstream.openai_http import HttpBackend
 
 MAX_DAYS = 3660  # /admin/usage looks back at most ten years
 
@@ -113,7 +112,7 @@ async def remove_channel(request: Request) -> Response:
 async def test_channel(request: Request) -> Response:
     services = await _admin(request)
     channel = await services.catalog.channel(request.path_params["name"])
-    backend = HttpBackend(channel, services.http)
+    backend = services.backend_for(channel)
     return json_response(await try_channel(channel, backend, request.query_params.get("model")))
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from aicy.domain.channels import Channel
 from aicy.routing.router import ChannelEntry, Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
-from aicy.upstream.base import Backend
+from aicy.upstream.base import Backend, BackendFactory
 from aicy.upstream.failures import UpstreamFailure
-
-BackendFactory = Callable[[Channel], Backend]
 
 log = logging.getLogger("aicy.catalog")
 

@@ -17,7 +17,7 @@ from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
 from aicy.storage.keys import KeyStore
 from aicy.storage.responses import ResponseStore
-from aicy.upstream.http1 import Http1Client
+from aicy.upstream.base import BackendFactory
 
 
 @dataclass(slots=True)
@@ -28,7 +28,7 @@ class Services:
     responses: ResponseStore
     router: Router
     catalog: CatalogAdmin
-    http: Http1Client
+    backend_for: BackendFactory  # a channel's backend, for the admin API's channel test
     billing: BillingStore
     limiter: RateLimiter
     leaks: LeakDetector

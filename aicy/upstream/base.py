@@ -14,9 +14,10 @@ routing counts those (circuit breakers), not the backend.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from aicy.domain.channels import Channel
 from aicy.domain.models import ModelInfo
 from aicy.types import JSON, Event, GenerationRequest, Usage, WireApi
 
@@ -68,3 +69,7 @@ class Backend(Protocol):
     async def probe(self) -> None:
         """A cheap check that the backend answers; raises UpstreamFailure when it does not."""
         ...
+
+
+BackendFactory = Callable[[Channel], Backend]
+"""How the composition root turns a configured channel into a backend (serving never picks the class)."""
