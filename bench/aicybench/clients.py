@@ -3,7 +3,10 @@
 One process sends sequential non-streaming Chat requests to the mock with each client in turn (rounds
 alternate, so drift hits all): aiohttp (what aicy used before), aicy's own ``aicy/upstream/http1.py``, and a
 bare asyncio protocol that only writes the request and waits for the reply's last byte (the floor). Prints the
-median round trip of each. This is why aicy calls upstreams with its own client (bench/NOTES.md).
+median round trip of each, and how aicy's client compares with aiohttp: the whole round trip, and what the
+client itself adds (its time over the floor). This is why aicy calls upstreams with its own client
+(bench/NOTES.md). aicy's client is measured as aicy uses it: announcing the encodings it decodes, with its
+connection limits, timers and caps in place.
 """
 
 from __future__ import annotations
@@ -130,6 +133,11 @@ def main() -> None:
     floor = medians["bare protocol (floor)"]
     for name, value in medians.items():
         print(f"{name:>24}: {value:7.1f} µs per call  ({value - floor:+7.1f} µs over the floor)")
+    own, theirs = medians["aicy http1"], medians["aiohttp"]
+    print(
+        f"{'aicy http1 / aiohttp':>24}: {own / theirs:7.2f}× per call, "
+        f"{(own - floor) / max(theirs - floor, 1e-9):.2f}× of the client's own cost (over the floor)"
+    )
 
 
 if __name__ == "__main__":
