@@ -17,9 +17,9 @@ from aicy.routing.default_models import DEFAULT_MODELS
 from aicy.storage.catalog import CatalogStore
 from aicy.types import JSON
 from aicy.upstream.base import Backend
+from aicy.upstream.channel_settings import proxy_problem, tls_problem, unusable_settings
 from aicy.upstream.failures import UpstreamFailure
-from aicy.upstream.http1 import SettingsError, TlsOptions, tls_context
-from aicy.upstream.proxy import DIRECT, parse_proxy
+from aicy.upstream.proxy import DIRECT
 
 SEED_FLAG = "catalog_seeded_v1"
 
@@ -57,8 +57,27 @@ class ChannelInput(BaseModel):
             return None
         if value.strip().lower() == DIRECT:
             return DIRECT
-        parse_proxy(value)
+        problem = proxy_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.strip()
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """Headers that can go into a request (no line breaks, latin-1, not the ones aicy sets)."""
+        problem = unusable_settings(Channel("check", "http://check/v1", extra_headers=value))
+        if problem is not None:
+            raise ValueError(problem.removeprefix("unusable channel settings: "))
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _sendable_keys(cls, value: list[str]) -> list[str]:
+        problem = unusable_settings(Channel("check", "http://check/v1", api_keys=tuple(value)))
+        if problem is not None:
+            raise ValueError(problem.removeprefix("unusable channel settings: "))
+        return value
 
     @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
     @classmethod
@@ -72,14 +91,10 @@ class ChannelInput(BaseModel):
     @model_validator(mode="after")
     def _usable_tls(self) -> ChannelInput:
         """The TLS files load (so a typo is refused now, not at the first request)."""
-        if self.tls_key_file and not self.tls_cert_file:
-            raise ValueError("tls_key_file needs tls_cert_file (the certificate it belongs to)")
-        if self.tls_ca_file or self.tls_cert_file:
-            options = TlsOptions(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
-            try:
-                tls_context(options)
-            except SettingsError as exc:
-                raise ValueError(str(exc)) from None
+        if self.tls_ca_file or self.tls_cert_file or self.tls_key_file:
+            problem = tls_problem(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     def to_channel(self) -> Channel:

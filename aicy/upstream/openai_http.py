@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from aicy.protocol import sse
 from aicy.protocol.upstream_chat import ChatStreamDecoder, chat_request_body
 from aicy.protocol.upstream_responses import ResponsesStreamDecoder, responses_request_body
 from aicy.types import JSON, Event, GenerationRequest, Usage, WireApi
+from aicy.upstream.channel_settings import PATHS, channel_route, unusable_settings
 from aicy.upstream.dialect import adapt_body
 from aicy.upstream.failures import (
     UpstreamFailure,
@@ -46,25 +46,18 @@ from aicy.upstream.http1 import (
     ReadTimeout,
     Response,
     Route,
-    TlsOptions,
     TotalTimeout,
     TransportError,
     UnreadableBody,
     WriteTimeout,
-    split_url,
 )
-from aicy.upstream.proxy import DIRECT, parse_proxy
 from aicy.upstream.scrub import Scrubber, channel_secrets
 
 log = logging.getLogger("aicy.upstream")
 
-PATHS: dict[WireApi, str] = {"chat": "/chat/completions", "responses": "/responses"}
 DRAIN_SECONDS = 1.0  # after ``[DONE]``, how long to wait for the end of the body so the connection is reused
 TRANSPORT_ERRORS = (TransportError, TimeoutError)
 ERROR_EVENTS = frozenset({"error", "response.failed"})  # in-band errors of a Responses stream
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but HTAB
-SET_BY_AICY = frozenset({"host", "content-length", "transfer-encoding"})  # an extra one breaks the framing
 
 
 class UpstreamLost(UpstreamError):
@@ -347,61 +340,6 @@ def transport_trouble(exc: BaseException) -> str:
     if isinstance(exc, ProxyError):
         return "the upstream's proxy refused the connection"
     return "the upstream could not be reached"
-
-
-def channel_route(channel: Channel) -> Route:
-    """How the client reaches the channel's upstream (its settings already found usable)."""
-    proxy = channel.proxy
-    own_encoding = any(name.lower() == "accept-encoding" for name in channel.extra_headers)
-    return Route(
-        proxy=parse_proxy(proxy) if proxy and proxy != DIRECT else None,
-        direct=proxy == DIRECT,
-        tls=TlsOptions(
-            channel.tls_ca_file or None,
-            channel.tls_cert_file or None,
-            channel.tls_key_file or None,
-            verify=not channel.tls_insecure_skip_verify,
-        ),
-        accept_encoding=not own_encoding,
-    )
-
-
-def unusable_settings(channel: Channel) -> str | None:
-    """Why a channel's settings cannot go into an HTTP request at all (None: they can). Such a channel is
-    refused when it is added; one stored before that fails each request as a channel failure with this
-    reason (which names the setting, never its value)."""
-    try:
-        split_url(channel.base_url.rstrip("/") + PATHS[channel.wire_api])
-    except ValueError:
-        return "unusable channel settings: the base URL is not an http(s) URL"
-    if channel.proxy and channel.proxy != DIRECT:
-        try:
-            parse_proxy(channel.proxy)
-        except ValueError as exc:
-            return f"unusable channel settings: {exc}"
-    for name, value in channel.extra_headers.items():
-        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
-            return f"unusable channel settings: extra header {name!r} is not a valid header name"
-        if name.lower() in SET_BY_AICY:
-            return f"unusable channel settings: extra header {name!r} is set by aicy itself"
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            return f"unusable channel settings: the value of extra header {name!r} has a line break"
-        if HEADER_CONTROL.search(value):
-            return f"unusable channel settings: the value of extra header {name!r} has control characters"
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            return (
-                f"unusable channel settings: the value of extra header {name!r} has characters an HTTP "
-                "header cannot carry (not latin-1)"
-            )
-    for number, key in enumerate(channel.api_keys, 1):
-        if not isinstance(key, str) or not key.isascii() or not key.isprintable():
-            return (
-                f"unusable channel settings: API key #{number} has characters an HTTP header cannot "
-                "carry (non-ASCII, line breaks or other control characters)"
-            )
-    return None
 
 
 def replace_model(payload: dict[str, Any], model: str) -> None:
