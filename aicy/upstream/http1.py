@@ -482,11 +482,23 @@ class Response:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body; BodyTooLarge (and the connection closed) when it is over ``limit`` bytes."""
-        if self._decoder is None and limit is None:
+        if self._decoder is None:  # the common case, without an async generator
+            connection = self._connection
+            if limit is not None:
+                declared = self.content_length
+                if declared is not None and declared > limit:
+                    self.close()
+                    raise BodyTooLarge(f"the reply's body is {declared} bytes, over {limit}")
             parts = []
-            while await self._connection.more():
-                parts.append(self._connection.take())
-            return b"".join(parts)
+            size = 0
+            while await connection.more():
+                data = connection.take()
+                size += len(data)
+                if limit is not None and size > limit:
+                    self.close()
+                    raise BodyTooLarge(f"the reply's body is over {limit} bytes")
+                parts.append(data)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         body, cut = await self.read_capped(limit)
         if cut:
             raise BodyTooLarge(f"the reply's body is over {limit} bytes")
