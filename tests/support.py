@@ -17,6 +17,8 @@ import httpx
 from aicy.engine.model_file import default_model_path
 
 MODEL = "smollm2-135m-instruct"
+# aicy honours these; the test servers it calls are all local, so the machine's own proxies are left out
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "no_proxy", "aicy_http_proxy", "aicy_https_proxy"})
 
 
 def free_port() -> int:
@@ -36,8 +38,9 @@ class AicyProcess:
 
     @property
     def env(self) -> dict[str, str]:
+        outside = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
         return {
-            **os.environ,
+            **outside,
             "AICY_DATA_DIR": str(self.data_dir),
             "AICY_PORT": str(self.port),
             "AICY_HOST": "127.0.0.1",
