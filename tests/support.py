@@ -18,7 +18,9 @@ from aicy.engine.model_file import default_model_path
 
 MODEL = "smollm2-135m-instruct"
 # aicy honours these; the test servers it calls are all local, so the machine's own proxies are left out
-PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "no_proxy", "aicy_http_proxy", "aicy_https_proxy"})
+PROXY_VARIABLES = frozenset(
+    {"http_proxy", "https_proxy", "no_proxy", "aicy_http_proxy", "aicy_https_proxy", "aicy_no_proxy"}
+)
 
 
 def free_port() -> int:
