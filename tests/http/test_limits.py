@@ -136,7 +136,8 @@ def test_nesting_at_the_limit_is_served(server: AicyProcess, root: httpx.Client)
     key = _customer(root, "at-limit")
     bodies = _deep_bodies(MAX_JSON_DEPTH)
     for path, body, _ in (bodies[2], bodies[5]):  # an unknown field: accepted and ignored
-        reply = httpx.post(f"{server.base_url}{path}", json=body, headers={"Authorization": f"Bearer {key}"})
+        headers = {"Authorization": f"Bearer {key}"}
+        reply = httpx.post(f"{server.base_url}{path}", json=body, headers=headers, timeout=300)
         assert reply.status_code == 200, reply.text
 
 

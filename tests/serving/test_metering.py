@@ -127,6 +127,7 @@ def test_a_settlement_without_reported_usage_counts_and_marks_it_estimated() -> 
     billing = Billing()
     meter = _meter(billing)
     meter.tracker.event(TextDelta("Hello there."))
+    meter.delivered = True  # a stream that showed its output, then failed: charged for it
     asyncio.run(meter.settle("failed"))
     (settlement,) = billing.settled
     line = settlement.line
@@ -184,3 +185,12 @@ def test_a_cancellation_while_counting_still_settles_then_is_raised() -> None:
     assert asyncio.run(scenario()) is True
     (settlement,) = billing.settled
     assert settlement.line["estimated"] is True and settlement.line["output_tokens"] == n("Hello there.")
+
+
+def test_a_failure_whose_output_never_reached_the_customer_is_free() -> None:
+    billing = Billing()
+    meter = _meter(billing)
+    meter.tracker.event(TextDelta("Hello there."))
+    asyncio.run(meter.settle("failed"))
+    (settlement,) = billing.settled
+    assert settlement.cost == 0 and settlement.line["output_tokens"] == n("Hello there.")
