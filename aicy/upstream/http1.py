@@ -507,11 +507,6 @@ class Response:
     async def read_capped(self, limit: int | None) -> tuple[bytes, bool]:
         """At most ``limit`` bytes of the body, and whether more was left unread (the connection is then
         closed, never read to its end: an error body of gigabytes costs what it costs to read ``limit``)."""
-        if limit is not None and self._decoder is None:
-            declared = self.content_length
-            if declared is not None and declared > limit:
-                self.close()
-                return b"", True
         parts: list[bytes] = []
         size = 0
         async for piece in self.chunks():

@@ -254,6 +254,7 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     ("handler", "streaming", "expect"),
     [
         (_endless(b"500 Internal Server Error"), False, "HTTP 500: xxxx"),  # a truncated message
+        (_endless(b"503 Service Unavailable", declared=10 << 30), False, "HTTP 503: xxxx"),  # its start
         (_endless(b"200 OK", declared=10 << 30), False, "over the 1048576 bytes"),  # declared: refused unread
         (_endless(b"200 OK", b"text/event-stream"), True, "without ending an event"),
     ],
