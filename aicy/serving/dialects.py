@@ -186,13 +186,14 @@ class ResponsesDialect:
         self,
         request: responses.ResponsesRequest,
         encoder: responses.ResponsesEncoder,
-        store: Callable[[JSON, str | None], Awaitable[None]] | None,
+        store: Callable[[JSON, str | None, str | None], Awaitable[None]] | None,
     ) -> None:
         self.model = request.model
         self.previous_response_id = request.previous_response_id
         self.encoder = encoder
         self.response_id = str(encoder.response["id"])
         self._store = store
+        self.upstream_id: str | None = None  # a relaying upstream's own id for this response
         self.opened_early = False
         self.output_started = False
         self.last_sequence = -1
@@ -228,6 +229,9 @@ class ResponsesDialect:
         inner = payload.get("response")
         target = inner if isinstance(inner, dict) else payload
         if target.get("object") == "response":
+            upstream_id = target.get("id")
+            if isinstance(upstream_id, str) and upstream_id != self.response_id:
+                self.upstream_id = upstream_id
             target["id"] = self.response_id
             target["previous_response_id"] = self.previous_response_id
 
@@ -289,4 +293,4 @@ class ResponsesDialect:
 
     async def finished(self, response: JSON, channel: str | None) -> None:
         if self._store is not None and response.get("status") in STORED_STATUSES:
-            await self._store(response, channel)
+            await self._store(response, channel, self.upstream_id)

@@ -77,8 +77,8 @@ async def prepare(services: Services, principal: Principal, body: Any, context: 
     if skeleton["reasoning"]["effort"] is None:
         skeleton["reasoning"]["effort"] = model.default_reasoning_effort
 
-    async def store(response: JSON, channel: str | None) -> None:
-        await services.responses.save(principal.account_id, response, items, channel=channel)
+    async def store(response: JSON, channel: str | None, upstream_id: str | None) -> None:
+        await services.responses.save(principal.account_id, response, items, channel, upstream_id)
 
     dialect = ResponsesDialect(
         request, responses.ResponsesEncoder(skeleton), store if request.store is not False else None

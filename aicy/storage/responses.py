@@ -23,8 +23,9 @@ class StoredResponse:
 
 
 _SAVE = (
-    "INSERT INTO responses (id, account_id, created_at, previous_response_id, body, input_items, channel) "
-    "VALUES (:id, :account, :now, :previous, :body, :items, :channel)"
+    "INSERT INTO responses "
+    "(id, account_id, created_at, previous_response_id, body, input_items, channel, upstream_id) "
+    "VALUES (:id, :account, :now, :previous, :body, :items, :channel, :upstream_id)"
 )
 _GET = (
     "SELECT id, previous_response_id, body, input_items, channel FROM responses "
@@ -40,8 +41,14 @@ class ResponseStore:
         self.tx = transactor or Transactor(engine)
 
     async def save(
-        self, account_id: str, body: JSON, input_items: list[JSON], channel: str | None = None
+        self,
+        account_id: str,
+        body: JSON,
+        input_items: list[JSON],
+        channel: str | None = None,
+        upstream_id: str | None = None,
     ) -> None:
+        """Under aicy's own id; ``upstream_id`` is the id a relaying upstream gave the same response."""
         values = {
             "id": body["id"],
             "account": account_id,
@@ -50,6 +57,7 @@ class ResponseStore:
             "body": orjson.dumps(body).decode(),
             "items": orjson.dumps(input_items).decode(),
             "channel": channel,
+            "upstream_id": upstream_id[:200] if upstream_id else None,
         }
         await self.tx.run(lambda tx: tx.execute(_SAVE, values))
 

@@ -75,6 +75,7 @@ responses = Table(
     Column("body", Text, nullable=False),
     Column("input_items", Text, nullable=False),
     Column("channel", String(100), nullable=True),
+    Column("upstream_id", String(200), nullable=True),  # the relaying upstream's own id (it may repeat)
     Index("ix_responses_account", "account_id"),
 )
 

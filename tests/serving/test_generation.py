@@ -3,6 +3,7 @@ sends, and a served model whose channels are all out of rotation is a retryable 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def client(server: AicyProcess) -> OpenAI:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_an_upstream_that_repeats_its_ids_gets_aicys_own(client: OpenAI, stream: bool) -> None:
+def test_an_upstream_that_repeats_its_ids_gets_aicys_own(
+    server: AicyProcess, client: OpenAI, stream: bool
+) -> None:
     """The fault upstream answers every request with the id ``resp_fault1``."""
     answers = []
     for _ in range(2):
@@ -59,6 +62,14 @@ def test_an_upstream_that_repeats_its_ids_gets_aicys_own(client: OpenAI, stream:
     assert first.id != second.id and "resp_fault1" not in (first.id, second.id)
     for answer in answers:
         assert client.responses.retrieve(answer.id).output_text == "Hello from the fault upstream."
+    with sqlite3.connect(server.data_dir / "aicy.db") as db:  # the upstream's id is kept beside aicy's
+        kept = {
+            row[0]
+            for row in db.execute(
+                "SELECT upstream_id FROM responses WHERE id IN (?, ?)", (first.id, second.id)
+            )
+        }
+    assert kept == {"resp_fault1"}
     follow = client.responses.create(model="g-resp", input="again", previous_response_id=second.id)
     assert follow.previous_response_id == second.id
 
