@@ -206,5 +206,26 @@ def test_migration_4_adds_the_idempotency_table_to_an_existing_database(
             await engine.dispose()
 
     before, after, tables = asyncio.run(scenario())
-    assert before == [1, 2, 3] and after == [4]
+    assert before == [1, 2, 3] and after == [4, 5]
     assert "idempotency_keys" in tables
+
+
+def test_migration_5_adds_the_upstream_id_to_stored_responses(database_url: str) -> None:
+    """A database whose responses table predates the column (dropped here, as before migration 5)."""
+
+    async def scenario() -> tuple[list[int], set[str]]:
+        engine = create_engine(database_url)
+        try:
+            await migrate(engine)
+            async with engine.begin() as conn:
+                await conn.execute(text("ALTER TABLE responses DROP COLUMN upstream_id"))
+                await conn.execute(text("DELETE FROM schema_migrations WHERE version = 5"))
+            applied = await migrate(engine)
+            async with engine.connect() as conn:
+                columns = await conn.run_sync(lambda c: inspect(c).get_columns("responses"))
+            return applied, {column["name"] for column in columns}
+        finally:
+            await engine.dispose()
+
+    applied, columns = asyncio.run(scenario())
+    assert applied == [5] and "upstream_id" in columns
