@@ -82,6 +82,8 @@ class GenerationRequest:
     frequency_penalty: float | None = None
     user: str | None = None
     prompt_cache_key: str | None = None
+    logprobs: bool = False  # report each output token's log-probability
+    top_logprobs: int | None = None  # and this many of the most likely tokens at each position (0..20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,34 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class TopLogprob:
+    """One of the most likely tokens at a position. ``token_bytes`` are the token's exact bytes (its ``token``
+    text may show a token that is only part of a UTF-8 character as ``\\xNN`` escapes); None when the
+    source did not give them."""
+
+    token: str
+    logprob: float
+    token_bytes: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A generated token's log-probability (natural log, of the model's distribution before temperature),
+    with the most likely tokens at its position, most likely first."""
+
+    token: str
+    logprob: float
+    token_bytes: bytes | None = None
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
+    """Output text. ``logprobs``: the tokens that make it up, when the request asked for log-probabilities
+    (None when they were not asked for, or the backend gave none)."""
+
     text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import llama_cpp
+import numpy as np
 from llama_cpp._internals import LlamaContext, LlamaModel
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class SequenceContext:
         self._ctx = LlamaContext(model=model, params=params, verbose=False)
         self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self._ctx.ctx))
         self.n_batch = shape.n_batch
+        self.n_vocab = model.n_vocab()
         self._batch = llama_cpp.llama_batch_init(shape.n_batch, 0, 1)
         self._open = True
 
@@ -86,6 +89,13 @@ class SequenceContext:
     def sample(self, sampler: llama_cpp.llama_sampler_p, index: int) -> int:
         """Sample (and accept into the sampler's state) the token for the logits at batch ``index``."""
         return int(llama_cpp.llama_sampler_sample(sampler, self._ctx.ctx, index))
+
+    def logits(self, index: int) -> NDArray[np.float32]:
+        """A copy of the raw logits at batch ``index`` (llama.cpp's own are valid until the next decode)."""
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+        if not pointer:
+            raise DecodeError(f"no logits at batch index {index}")
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
 
     def forget(self, seq_id: int, keep: int = 0) -> None:
         """Free a sequence's KV cells from position ``keep`` on (all of them by default)."""

@@ -19,6 +19,7 @@ class Sampling:
     grammar: str | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logprobs: int | None = None  # None: none; n: each token's log-probability and the n most likely tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,22 @@ from llama_cpp._internals import LlamaModel
 
 from aicy.engine.context import ContextShape
 from aicy.engine.jobs import EngineFinish, EngineJob, EngineResult, EngineStats, Sampling
+from aicy.engine.logprobs import MAX_TOP_LOGPROBS, ScoredText
 from aicy.engine.output import Item, Outlet
 from aicy.engine.sampling import grammar_sampler
 from aicy.engine.scheduler import Scheduler
 from aicy.engine.template import ChatTemplate
 from aicy.engine.vocab import Vocabulary
 
-__all__ = ["EngineFinish", "EngineJob", "EngineResult", "EngineStats", "LlamaEngine", "Sampling"]
+__all__ = [
+    "EngineFinish",
+    "EngineJob",
+    "EngineResult",
+    "EngineStats",
+    "LlamaEngine",
+    "Sampling",
+    "ScoredText",
+]
 
 _GRAMMAR_CACHE_SIZE = 64
 
@@ -101,9 +110,13 @@ class LlamaEngine:
             raise ValueError(f"a prompt of {len(job.prompt)} tokens does not fit a context of {self.n_ctx}")
         if job.sampling.grammar:
             self.check_grammar(job.sampling.grammar)
+        top = job.sampling.logprobs
+        if top is not None and not 0 <= top <= MAX_TOP_LOGPROBS:
+            raise ValueError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
 
-    async def run(self, job: EngineJob) -> AsyncGenerator[str | EngineResult, None]:
-        """Yield text pieces, then one EngineResult. Closing the iterator cancels the job."""
+    async def run(self, job: EngineJob) -> AsyncGenerator[str | ScoredText | EngineResult, None]:
+        """Yield text pieces (ScoredText when the job asked for log-probabilities), then one EngineResult.
+        Closing the iterator cancels the job."""
         self._check(job)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Item] = asyncio.Queue()

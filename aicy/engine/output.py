@@ -10,9 +10,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from aicy.engine.jobs import EngineResult
+from aicy.engine.logprobs import ScoredText
 from aicy.engine.stops import StopMatcher
 
-Item = str | EngineResult | BaseException
+Item = str | ScoredText | EngineResult | BaseException  # text comes as ScoredText to jobs that ask for it
 
 
 @dataclass(eq=False, slots=True)

@@ -3,7 +3,8 @@
 Each step admits waiting jobs into free sequence slots, decodes the last sampled token of every generating
 sequence in one batch, then reads the next chunk (up to ``n_batch`` tokens) of the prompts not yet read,
 oldest first, as many as fit in ``n_batch`` tokens. Every sequence whose logits came out samples its next
-token with its own sampler chain; its text goes to its job's event loop at once. A job that ends frees its
+token with its own sampler chain; its text goes to its job's event loop at once (with the token's
+log-probabilities, computed from the raw logits, for a job that asked for them). A job that ends frees its
 slot and its KV cells.
 
 Why each prompt chunk gets a ``llama_decode`` call of its own: llama.cpp computes the last token of a
@@ -26,6 +27,7 @@ from llama_cpp._internals import LlamaModel
 
 from aicy.engine.context import ContextShape, Feed, SequenceContext
 from aicy.engine.jobs import EngineFinish, EngineJob, EngineResult, EngineStats
+from aicy.engine.logprobs import Logits, ScoredOut, Scorer
 from aicy.engine.output import Outlet, TextOut
 from aicy.engine.prefix import PrefixCache
 from aicy.engine.sampling import SamplerChain
@@ -47,6 +49,7 @@ class Running:
     order: int  # admission order: prompts are read first come, first served
     pos: int = 0  # tokens of this sequence in the KV cache
     next_token: int | None = None  # sampled, not yet decoded
+    scored: ScoredOut | None = None  # instead of ``text``, for a job that asked for log-probabilities
 
     @property
     def job(self) -> EngineJob:
@@ -142,8 +145,12 @@ class Scheduler:
             self._inbox.extendleft(reversed(kept))
 
     def _start(self, entry: Entry, seq_id: int) -> None:
+        sampling = entry.job.sampling
         try:
-            sampler = SamplerChain(self._vocab.pointer, self._vocab.size, entry.job.sampling)
+            scored = None
+            if sampling.logprobs is not None:
+                scored = ScoredOut(sampling.stop, Scorer(self._vocab, sampling.logprobs))
+            sampler = SamplerChain(self._vocab.pointer, self._vocab.size, sampling)
         except ValueError as exc:
             self._retire(entry, exc)
             return
@@ -154,7 +161,7 @@ class Scheduler:
         self._prefixes.apply(seq_id, reuse)
         entry.job.cached = reuse.keep
         self._slots[seq_id] = Running(
-            entry, seq_id, sampler, TextOut(entry.job.sampling.stop), next(self._order), pos=reuse.keep
+            entry, seq_id, sampler, TextOut(sampling.stop), next(self._order), pos=reuse.keep, scored=scored
         )
 
     def _reap_cancelled(self) -> None:
@@ -187,26 +194,44 @@ class Scheduler:
             seq.pos += len(feed.tokens)
             self._prefixes.held(seq.seq_id).extend(feed.tokens)
             seq.next_token = None
-            if index >= 0:
+            if index < 0:
+                continue
+            if seq.scored is None:
                 self._advance(seq, self._context.sample(seq.sampler.pointer, index))
+            else:  # the raw logits, read before the sampler sees them
+                logits = self._context.logits(index)
+                self._advance(seq, self._context.sample(seq.sampler.pointer, index), logits)
 
-    def _advance(self, seq: Running, token: int) -> None:
-        """Deliver a sampled token, or end the sequence on it."""
+    def _advance(self, seq: Running, token: int, logits: Logits | None = None) -> None:
+        """Deliver a sampled token (with its log-probabilities when ``logits`` are given), or end the
+        sequence on it."""
         job = seq.job
         if job.cancelled.is_set() or token in self._vocab.eog:
             self._finish(seq, "stop")
             return
         job.produced += 1
         self._stats.generated_tokens += 1
-        text, hit = seq.text.push(self._vocab.piece(token))
-        if text:
-            seq.entry.outlet.emit(text)
+        piece = self._vocab.piece(token)
+        if logits is None:
+            text, hit = seq.text.push(piece)
+            if text:
+                seq.entry.outlet.emit(text)
+        else:
+            hit = self._push_scored(seq, token, piece, logits)
         if hit:
             self._finish(seq, "stop", flush=False)
         elif job.produced >= job.sampling.max_tokens or seq.pos >= self.n_ctx_seq:
             self._finish(seq, "length")
         else:
             seq.next_token = token
+
+    def _push_scored(self, seq: Running, token: int, piece: bytes, logits: Logits) -> bool:
+        scored = seq.scored
+        assert scored is not None
+        out, hit = scored.push(piece, scored.scorer.score(logits, token, piece))
+        if out is not None:
+            seq.entry.outlet.emit(out)
+        return hit
 
     def _release(self, seq: Running) -> None:
         """Free the slot; its KV cells stay, for a later prompt that starts the same way."""
@@ -215,9 +240,10 @@ class Scheduler:
 
     def _finish(self, seq: Running, finish: EngineFinish, flush: bool = True) -> None:
         self._release(seq)
-        rest = seq.text.rest() if flush else ""
-        if rest:
-            seq.entry.outlet.emit(rest)
+        if flush:
+            rest = seq.text.rest() if seq.scored is None else seq.scored.rest()
+            if rest:
+                seq.entry.outlet.emit(rest)
         job = seq.job
         self._retire(seq.entry, EngineResult(finish, len(job.prompt), job.cached, job.produced))
 

@@ -17,6 +17,7 @@ class Vocabulary:
         self.size = model.n_vocab()
         self.eog = frozenset(t for t in range(self.size) if llama_cpp.llama_vocab_is_eog(self.pointer, t))
         self._pieces: dict[int, bytes] = {}  # filled by the scheduler thread only
+        self._shown: dict[int, bytes] = {}  # likewise
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of a rendered chat prompt: special tokens parsed, no BOS added (the template has it)."""
@@ -27,6 +28,15 @@ class Vocabulary:
         found = self._pieces.get(token)
         if found is None:
             found = self._pieces[token] = self.token_bytes(token, special=False)
+        return found
+
+    def shown(self, token: int) -> bytes:
+        """A token as log-probabilities list it among the likely ones: its piece, or, for a control token
+        that renders as nothing (the end of a turn), its name."""
+        found = self._shown.get(token)
+        if found is None:
+            found = self.piece(token) or self.token_bytes(token, special=True)
+            self._shown[token] = found
         return found
 
     def token_bytes(self, token: int, special: bool) -> bytes:

@@ -21,6 +21,7 @@ from aicy.types import (
     OutputFormat,
     ReasoningDelta,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
@@ -29,6 +30,7 @@ from aicy.types import (
 )
 
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+MAX_TOP_LOGPROBS = 20
 
 
 class _Open(BaseModel):
@@ -83,6 +85,8 @@ class ChatCompletionRequest(_Open):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     user: str | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
 
     @property
     def include_usage(self) -> bool:
@@ -99,6 +103,11 @@ def parse_request(body: Any) -> ChatCompletionRequest:
         )
     if request.model_extra:
         ids.check_client_id(request.model_extra.get("prompt_cache_key"), "prompt_cache_key")
+    require(
+        not request.top_logprobs or request.logprobs is True,
+        "Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.",
+        "top_logprobs",
+    )
     if request.response_format and request.response_format.type == "json_schema":
         require(
             request.response_format.json_schema is not None,
@@ -128,6 +137,8 @@ def to_generation(request: ChatCompletionRequest) -> GenerationRequest:
         frequency_penalty=request.frequency_penalty,
         user=request.user,
         prompt_cache_key=request.model_extra.get("prompt_cache_key") if request.model_extra else None,
+        logprobs=request.logprobs is True,
+        top_logprobs=request.top_logprobs if request.logprobs else None,
     )
 
 
@@ -258,14 +269,37 @@ def usage_json(usage: Usage) -> JSON:
     }
 
 
-class ChatEncoder:
-    """Feeds neutral events in; gives chunks for a stream, or the whole completion at the end."""
+def logprob_json(entry: TokenLogprob) -> JSON:
+    """A token's entry in ``choices[].logprobs.content`` (``bytes`` null when the backend gave none)."""
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": list(entry.token_bytes) if entry.token_bytes is not None else None,
+        "top_logprobs": [
+            {
+                "token": top.token,
+                "logprob": top.logprob,
+                "bytes": list(top.token_bytes) if top.token_bytes is not None else None,
+            }
+            for top in entry.top
+        ],
+    }
 
-    def __init__(self, model: str, include_usage: bool = False) -> None:
+
+class ChatEncoder:
+    """Feeds neutral events in; gives chunks for a stream, or the whole completion at the end.
+
+    With ``logprobs`` every content chunk's choice carries the entries of the tokens in it, and the
+    completion's choice all of them; without, ``logprobs`` is null.
+    """
+
+    def __init__(self, model: str, include_usage: bool = False, logprobs: bool = False) -> None:
         self.id = ids.chat_completion_id()
         self.created = int(time.time())
         self.model = model
         self.include_usage = include_usage
+        self.logprobs = logprobs
+        self.logprob_content: list[JSON] = []
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.tool_calls: list[dict[str, Any]] = []
@@ -273,14 +307,14 @@ class ChatEncoder:
         self.usage = Usage()
         self._started = False
 
-    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
+    def _chunk(self, delta: JSON, finish: str | None = None, logprobs: JSON | None = None) -> JSON:
         chunk: JSON = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         }
         if self.include_usage:
             chunk["usage"] = None
@@ -294,7 +328,13 @@ class ChatEncoder:
         out = [] if self._started else self.start()
         if isinstance(event, TextDelta):
             self.text.append(event.text)
-            out.append(self._chunk({"content": event.text}))
+            if self.logprobs:
+                entries = [logprob_json(e) for e in event.logprobs or ()]
+                self.logprob_content += entries
+                logprobs = {"content": entries, "refusal": None}
+                out.append(self._chunk({"content": event.text}, logprobs=logprobs))
+            else:
+                out.append(self._chunk({"content": event.text}))
         elif isinstance(event, ReasoningDelta):
             self.reasoning.append(event.text)
             out.append(self._chunk({"reasoning_content": event.text}))
@@ -362,7 +402,7 @@ class ChatEncoder:
                 {
                     "index": 0,
                     "message": message,
-                    "logprobs": None,
+                    "logprobs": {"content": self.logprob_content, "refusal": None} if self.logprobs else None,
                     "finish_reason": self.finish_reason or "stop",
                 }
             ],

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aicy.errors import InvalidRequest, UnsupportedValue
 from aicy.protocol import ids
-from aicy.protocol.chat import message_text
+from aicy.protocol.chat import MAX_TOP_LOGPROBS, message_text
 from aicy.protocol.validation import parse_model, require
 from aicy.types import (
     JSON,
@@ -25,13 +25,16 @@ from aicy.types import (
     ReasoningDelta,
     Role,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
+    TopLogprob,
     Usage,
 )
 
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _ROLE_MAP: dict[str, Role] = {
     "system": "system",
     "developer": "system",
@@ -91,7 +94,13 @@ class ResponsesRequest(_Open):
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
     include: list[str] | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     background: bool | None = None
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """Log-probabilities asked for: by ``include``, or by asking for the most likely tokens."""
+        return LOGPROBS_INCLUDE in (self.include or ()) or bool(self.top_logprobs)
 
     @property
     def output_format(self) -> OutputFormat:
@@ -279,6 +288,8 @@ def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JS
         parallel_tool_calls=request.parallel_tool_calls is not False,
         user=request.user,
         prompt_cache_key=request.prompt_cache_key,
+        logprobs=request.wants_logprobs,
+        top_logprobs=request.top_logprobs if request.wants_logprobs else None,
     )
 
 
@@ -344,12 +355,39 @@ def skeleton(
         "text": text,
         "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
         "tools": [t.model_dump(exclude_none=True) for t in request.tools or []],
-        "top_logprobs": 0,
+        "top_logprobs": request.top_logprobs or 0,
         "top_p": request.top_p if request.top_p is not None else default_top_p,
         "truncation": request.truncation or "disabled",
         "usage": None,
         "user": request.user,
         "metadata": request.metadata or {},
+    }
+
+
+def _bytes(entry: TokenLogprob | TopLogprob) -> list[int]:
+    raw = entry.token_bytes if entry.token_bytes is not None else entry.token.encode("utf-8")
+    return list(raw)
+
+
+def part_logprob_json(entry: TokenLogprob) -> JSON:
+    """A token's entry in an ``output_text`` part's ``logprobs`` (with ``bytes``, which the part requires:
+    the token's UTF-8 when the backend did not give them)."""
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": _bytes(entry),
+        "top_logprobs": [
+            {"token": top.token, "logprob": top.logprob, "bytes": _bytes(top)} for top in entry.top
+        ],
+    }
+
+
+def event_logprob_json(entry: TokenLogprob) -> JSON:
+    """A token's entry in ``response.output_text.delta``/``.done`` events (the spec's shape: no bytes)."""
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "top_logprobs": [{"token": top.token, "logprob": top.logprob} for top in entry.top],
     }
 
 
@@ -359,6 +397,7 @@ class _OpenItem:
     item: JSON
     kind: Literal["message", "reasoning", "function_call"]
     parts: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class ResponsesEncoder:
@@ -423,7 +462,7 @@ class ResponsesEncoder:
 
     def feed(self, event: Event) -> list[JSON]:
         if isinstance(event, TextDelta):
-            return self._text(event.text)
+            return self._text(event.text, event.logprobs)
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event.text)
         if isinstance(event, ToolCallStart):
@@ -455,7 +494,7 @@ class ResponsesEncoder:
         self.usage = event
         return []
 
-    def _text(self, text: str) -> list[JSON]:
+    def _text(self, text: str, logprobs: tuple[TokenLogprob, ...] | None = None) -> list[JSON]:
         events: list[JSON] = []
         if self._open is None or self._open.kind != "message":
             item = {
@@ -477,6 +516,8 @@ class ResponsesEncoder:
             )
         assert self._open is not None
         self._open.parts.append(text)
+        if logprobs:
+            self._open.logprobs += logprobs
         events.append(
             self._event(
                 "response.output_text.delta",
@@ -484,7 +525,7 @@ class ResponsesEncoder:
                 output_index=self._open.index,
                 content_index=0,
                 delta=text,
-                logprobs=[],
+                logprobs=[event_logprob_json(e) for e in logprobs] if logprobs else [],
             )
         )
         return events
@@ -525,9 +566,13 @@ class ResponsesEncoder:
         where = {"item_id": item["id"], "output_index": index}
         events = []
         if opened.kind == "message":
-            part = {"type": "output_text", "text": full, "annotations": [], "logprobs": []}
+            logprobs = [part_logprob_json(e) for e in opened.logprobs]
+            part = {"type": "output_text", "text": full, "annotations": [], "logprobs": logprobs}
+            done_logprobs = [event_logprob_json(e) for e in opened.logprobs]
             events.append(
-                self._event("response.output_text.done", **where, content_index=0, text=full, logprobs=[])
+                self._event(
+                    "response.output_text.done", **where, content_index=0, text=full, logprobs=done_logprobs
+                )
             )
             events.append(self._event("response.content_part.done", **where, content_index=0, part=part))
             item["content"] = [part]

@@ -19,9 +19,11 @@ from aicy.types import (
     OutputFormat,
     ReasoningDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
+    TopLogprob,
     Usage,
 )
 
@@ -56,6 +58,10 @@ def chat_request_body(
         body["response_format"] = response_format
     if req.stop:
         body["stop"] = list(req.stop)
+    if req.logprobs:
+        body["logprobs"] = True
+        if req.top_logprobs is not None:
+            body["top_logprobs"] = req.top_logprobs
     body.update(_set_fields(req, max_tokens_field))
     body["stream"] = stream
     if stream:
@@ -154,6 +160,42 @@ def chat_usage(raw: JSON) -> Usage:
     )
 
 
+def _logprob_number(raw: Any) -> float | None:
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def _token_bytes(raw: Any) -> bytes | None:
+    if isinstance(raw, list) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in raw
+    ):
+        return bytes(raw)
+    return None
+
+
+def _logprob_entry(raw: Any) -> TokenLogprob | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
+        return None
+    logprob = _logprob_number(raw.get("logprob"))
+    if logprob is None:
+        return None
+    top = []
+    for alt in raw.get("top_logprobs") or ():
+        if isinstance(alt, dict) and isinstance(alt.get("token"), str):
+            value = _logprob_number(alt.get("logprob"))
+            if value is not None:
+                top.append(TopLogprob(alt["token"], value, _token_bytes(alt.get("bytes"))))
+    return TokenLogprob(raw["token"], logprob, _token_bytes(raw.get("bytes")), tuple(top))
+
+
+def parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...] | None:
+    """Token entries as both APIs write them (``token``, ``logprob``, ``bytes``, ``top_logprobs``; Responses
+    events leave out ``bytes``); None when there are none (OpenAI's Responses deltas carry an empty list
+    when nobody asked). Malformed entries are skipped."""
+    if not isinstance(raw, list):
+        return None
+    return tuple(entry for entry in map(_logprob_entry, raw) if entry is not None) or None
+
+
 def _finish_reason(raw: str, saw_tool_calls: bool) -> FinishReason:
     reason = _FINISH_REASONS.get(raw, "stop")
     return "tool_calls" if reason == "stop" and saw_tool_calls else reason
@@ -204,10 +246,12 @@ class ChatStreamDecoder:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             events.append(ReasoningDelta(reasoning))
+        logprobs = choice.get("logprobs")
         for key in ("content", "refusal"):
             text = delta.get(key)
-            if isinstance(text, str) and text:
-                events.append(TextDelta(text))
+            scores = parse_logprobs(logprobs.get(key)) if isinstance(logprobs, dict) else None
+            if isinstance(text, str) and (text or scores):
+                events.append(TextDelta(text, scores))
         for position, call in enumerate(delta.get("tool_calls") or []):
             events += self._tool_call(position, call)
         reason = choice.get("finish_reason")
@@ -249,6 +293,11 @@ def chat_completion_events(body: JSON) -> list[Event]:
     message = dict(choice.get("message") or {})
     calls = message.get("tool_calls") or []
     message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
-    delta = {"index": 0, "delta": message, "finish_reason": choice.get("finish_reason")}
+    delta = {
+        "index": 0,
+        "delta": message,
+        "finish_reason": choice.get("finish_reason"),
+        "logprobs": choice.get("logprobs"),
+    }
     decoder = ChatStreamDecoder()
     return decoder.feed({"choices": [delta], "usage": body.get("usage")}) + decoder.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 from aicy.errors import InvalidRequest, UpstreamError
 from aicy.protocol import ids
-from aicy.protocol.upstream_chat import upstream_error
+from aicy.protocol.upstream_chat import parse_logprobs, upstream_error
 from aicy.types import (
     JSON,
     Event,
@@ -17,6 +17,7 @@ from aicy.types import (
     OutputFormat,
     ReasoningDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallStart,
     ToolChoice,
@@ -24,6 +25,7 @@ from aicy.types import (
 )
 
 _NOT_EXPRESSIBLE = ("seed", "stop", "presence_penalty", "frequency_penalty")
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
 # request
@@ -51,6 +53,10 @@ def responses_request_body(req: GenerationRequest, upstream_model: str, *, strea
     reasoning = {"effort": req.reasoning_effort, "summary": req.reasoning_summary}
     if any(v is not None for v in reasoning.values()):
         body["reasoning"] = {k: v for k, v in reasoning.items() if v is not None}
+    if req.logprobs:
+        body["include"] = [LOGPROBS_INCLUDE]
+        if req.top_logprobs is not None:
+            body["top_logprobs"] = req.top_logprobs
     body.update(_set_fields(req))
     body["store"] = False
     body["stream"] = stream
@@ -203,7 +209,10 @@ class ResponsesStreamDecoder:
             return self._finish(event.get("response") or {})
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return self._reasoning(event)
-        if kind in ("response.output_text.delta", "response.refusal.delta"):
+        if kind == "response.output_text.delta":
+            scores = parse_logprobs(event.get("logprobs"))
+            return [TextDelta(str(event.get("delta") or ""), scores)] if event.get("delta") or scores else []
+        if kind == "response.refusal.delta":
             return [TextDelta(str(event["delta"]))] if event.get("delta") else []
         if kind == "response.function_call_arguments.delta":
             index = self._find(event.get("item_id"), event.get("output_index"))
@@ -280,7 +289,7 @@ def response_events(body: JSON) -> list[Event]:
         if kind == "reasoning":
             events += _reasoning_item(item)
         elif kind == "message":
-            events += [TextDelta(t) for t in _message_texts(item) if t]
+            events += [TextDelta(t, scores) for t, scores in _message_texts(item) if t or scores]
         elif kind == "function_call":
             call_id = str(item.get("call_id") or ids.call_id())
             events.append(ToolCallStart(calls, call_id, str(item.get("name") or "")))
@@ -297,11 +306,12 @@ def _reasoning_item(item: JSON) -> list[Event]:
     return [ReasoningDelta(text)] if text else []
 
 
-def _message_texts(item: JSON) -> list[str]:
-    texts = []
+def _message_texts(item: JSON) -> list[tuple[str, tuple[TokenLogprob, ...] | None]]:
+    """Each text part with its tokens' log-probabilities (an ``output_text`` part's ``logprobs``)."""
+    texts: list[tuple[str, tuple[TokenLogprob, ...] | None]] = []
     for part in item.get("content") or []:
         if part.get("type") == "output_text":
-            texts.append(str(part.get("text") or ""))
+            texts.append((str(part.get("text") or ""), parse_logprobs(part.get("logprobs"))))
         elif part.get("type") == "refusal":
-            texts.append(str(part.get("refusal") or ""))
+            texts.append((str(part.get("refusal") or ""), None))
     return texts

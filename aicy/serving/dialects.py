@@ -99,7 +99,9 @@ class ChatDialect:
     def __init__(self, request: chat.ChatCompletionRequest) -> None:
         self.model = request.model
         self.include_usage = request.include_usage
-        self.encoder = chat.ChatEncoder(request.model, request.include_usage)
+        self.encoder = chat.ChatEncoder(
+            request.model, request.include_usage, logprobs=request.logprobs is True
+        )
 
     def preamble(self) -> bytes:
         return b""

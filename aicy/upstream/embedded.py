@@ -24,6 +24,7 @@ from aicy.types import (
     Message,
     OutputFormat,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -260,15 +261,22 @@ class EmbeddedCall:
     async def events(self) -> AsyncIterator[Event]:
         run = self.engine.run(self.job)
         text: list[str] = []
+        scores: list[TokenLogprob] = []  # of a forced call's text, when log-probabilities were asked for
         try:
             async for item in run:
                 if isinstance(item, EngineResult):
-                    for event in self._closing(item, "".join(text)):
+                    for event in self._closing(item, "".join(text), scores):
                         yield event
+                elif isinstance(item, str):
+                    if self.tool_call:
+                        text.append(item)
+                    else:
+                        yield TextDelta(item)
                 elif self.tool_call:
-                    text.append(item)
+                    text.append(item.text)
+                    scores.extend(item.logprobs)
                 else:
-                    yield TextDelta(item)
+                    yield TextDelta(item.text, item.logprobs)
         finally:
             await run.aclose()
 
@@ -278,7 +286,7 @@ class EmbeddedCall:
             input_tokens=len(self.job.prompt), output_tokens=self.job.produced, cached_tokens=self.job.cached
         )
 
-    def _closing(self, result: EngineResult, text: str) -> list[Event]:
+    def _closing(self, result: EngineResult, text: str, scores: list[TokenLogprob]) -> list[Event]:
         usage = Usage(
             input_tokens=result.prompt_tokens,
             output_tokens=result.completion_tokens,
@@ -287,7 +295,8 @@ class EmbeddedCall:
         if not self.tool_call:
             return [Finish(result.finish), usage]
         if result.finish == "length":  # the call was cut off: show what there is, as text
-            return [TextDelta(text), Finish("length"), usage]
+            logprobs = tuple(scores) if self.job.sampling.logprobs is not None else None
+            return [TextDelta(text, logprobs), Finish("length"), usage]
         name, arguments = parse_call(text)
         return [
             ToolCallStart(0, ids.call_id(), name),
@@ -352,6 +361,7 @@ class EmbeddedBackend:
             grammar=self._grammar(request, forced),
             presence_penalty=request.presence_penalty or 0.0,
             frequency_penalty=request.frequency_penalty or 0.0,
+            logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         )
         return EmbeddedCall(
             self.engine, EngineJob(prompt, sampling), len(prompt), limit, tool_call=bool(forced)

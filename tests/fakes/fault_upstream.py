@@ -19,6 +19,9 @@ an error, and in an ``x-echo-authorization`` response header:
                ``error`` event); not streamed: a 200 whose body is the error (Chat) or a failed response
   echo-failed  like echo-stream, but a Responses stream ends with ``response.failed`` carrying the error
 Each recorded request carries ``peer``, the client's port: the same port means a reused connection.
+A request that asks for log-probabilities (Chat ``logprobs: true``, Responses ``include`` of
+``message.output_text.logprobs``) gets made-up ones for each word of a normal reply (see ``word_logprob``),
+with as many alternatives as its ``top_logprobs`` (at most two).
 """
 
 from __future__ import annotations
@@ -48,6 +51,28 @@ USAGE = {
 }
 REASONING = ["Let", " me", " think", "."]
 CALLS = [("call_a", "get_weather", '{"city": "Paris"}'), ("call_b", "get_weather", '{"city": "Tokyo"}')]
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def word_logprob(number: int, top: int, with_bytes: bool = True) -> dict[str, Any]:
+    """The made-up entry of ``WORDS[number]``: log-probability -(number+1)/10; alternatives the word
+    itself and "?" at -9."""
+    word, logprob = WORDS[number], -(number + 1) / 10
+    alternatives = [(word, logprob), ("?", -9.0)][:top]
+    entry: dict[str, Any] = {"token": word, "logprob": logprob}
+    if with_bytes:
+        entry["bytes"] = list(word.encode())
+    entry["top_logprobs"] = [
+        {"token": t, "logprob": v, **({"bytes": list(t.encode())} if with_bytes else {})}
+        for t, v in alternatives
+    ]
+    return entry
+
+
+def asked_logprobs(api: str, body: dict[str, Any]) -> int | None:
+    """None when the request did not ask for log-probabilities, else how many alternatives."""
+    asked = body.get("logprobs") is True if api == "chat" else LOGPROBS_INCLUDE in (body.get("include") or [])
+    return int(body.get("top_logprobs") or 0) if asked else None
 
 
 class FaultState:
@@ -108,18 +133,25 @@ async def _echo_responses_stream(model: str, action: str, error: dict[str, Any])
         yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+def _chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
     body = {
         "id": "chatcmpl-fault",
         "object": "chat.completion.chunk",
         "created": 1,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "choices": [choice],
     }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def _chat_stream(model: str, action: str, gap: float = 0.01) -> AsyncIterator[bytes]:
+async def _chat_stream(
+    model: str, action: str, gap: float = 0.01, top: int | None = None
+) -> AsyncIterator[bytes]:
     yield _chunk(model, {"role": "assistant", "content": ""})
     if action == "reasoning":
         for piece in REASONING:
@@ -148,7 +180,8 @@ async def _chat_stream(model: str, action: str, gap: float = 0.01) -> AsyncItera
         for number, word in enumerate(WORDS):
             if action == "cut" and number == 3:
                 raise ConnectionResetError("injected cut")
-            yield _chunk(model, {"content": word})
+            scores = None if top is None else {"content": [word_logprob(number, top)], "refusal": None}
+            yield _chunk(model, {"content": word}, logprobs=scores)
             await asyncio.sleep(gap)
         yield _chunk(model, {}, "stop")
     usage = {
@@ -165,8 +198,11 @@ async def _chat_stream(model: str, action: str, gap: float = 0.01) -> AsyncItera
         await asyncio.sleep(0.05)
 
 
-def _chat_body(model: str, action: str) -> dict[str, Any]:
+def _chat_body(model: str, action: str, top: int | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(WORDS)}
+    logprobs = None
+    if top is not None:
+        logprobs = {"content": [word_logprob(n, top) for n in range(len(WORDS))], "refusal": None}
     finish = "stop"
     if action == "reasoning":
         message["reasoning_content"] = "".join(REASONING)
@@ -184,12 +220,19 @@ def _chat_body(model: str, action: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": 1,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish,
+                **({"logprobs": logprobs} if logprobs else {}),
+            }
+        ],
         "usage": USAGE,
     }
 
 
-def _responses_events(model: str, action: str) -> list[dict[str, Any]]:
+def _responses_events(model: str, action: str, top: int | None = None) -> list[dict[str, Any]]:
     usage = {
         "input_tokens": 12,
         "input_tokens_details": {"cached_tokens": 4},
@@ -269,10 +312,13 @@ def _responses_events(model: str, action: str) -> list[dict[str, Any]]:
             "output_index": index,
             "content_index": 0,
             "delta": w,
+            **({} if top is None else {"logprobs": [word_logprob(number, top, with_bytes=False)]}),
         }
-        for w in WORDS
+        for number, w in enumerate(WORDS)
     ]
     full = {"type": "output_text", "text": "".join(WORDS), "annotations": []}
+    if top is not None:
+        full["logprobs"] = [word_logprob(n, top) for n in range(len(WORDS))]
     done_msg = {**msg, "status": "completed", "content": [full]}
     events += [
         {
@@ -303,8 +349,8 @@ def _responses_events(model: str, action: str) -> list[dict[str, Any]]:
     return events
 
 
-async def _responses_stream(model: str, action: str) -> AsyncIterator[bytes]:
-    for number, event in enumerate(_responses_events(model, action)):
+async def _responses_stream(model: str, action: str, top: int | None = None) -> AsyncIterator[bytes]:
+    for number, event in enumerate(_responses_events(model, action, top)):
         if action == "cut" and number == 6:
             raise ConnectionResetError("injected cut")
         yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
@@ -358,16 +404,17 @@ def build_app(state: FaultState) -> Starlette:
         if state.delay:
             await asyncio.sleep(state.delay)
         model = str(body.get("model"))
+        top = asked_logprobs(api, body)
         if body.get("stream"):
             stream = (
-                _chat_stream(model, action, state.chunk_gap)
+                _chat_stream(model, action, state.chunk_gap, top)
                 if api == "chat"
-                else _responses_stream(model, action)
+                else _responses_stream(model, action, top)
             )
             return StreamingResponse(stream, media_type="text/event-stream")
         if api == "chat":
-            return JSONResponse(_chat_body(model, action))
-        return JSONResponse(_responses_events(model, action)[-1]["response"])
+            return JSONResponse(_chat_body(model, action, top))
+        return JSONResponse(_responses_events(model, action, top)[-1]["response"])
 
     async def control(request: Request) -> Response:
         command = await request.json()
