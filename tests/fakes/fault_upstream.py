@@ -28,18 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.fakes.threaded import ThreadedApp
 
 WORDS = ["Hello", " from", " the", " fault", " upstream", "."]
 USAGE = {
@@ -446,30 +443,12 @@ def build_app(state: FaultState) -> Starlette:
     )
 
 
-class FaultUpstream:
+class FaultUpstream(ThreadedApp):
     """The app on a free port, served by uvicorn in a thread of the test process."""
 
     def __init__(self, name: str = "fault") -> None:
         self.state = FaultState(name)
-        self.port = free_port()
-        config = uvicorn.Config(build_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> FaultUpstream:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
+        super().__init__(build_app(self.state))
 
     def queue(self, *actions: str) -> None:
         self.state.actions = list(actions)
