@@ -232,8 +232,8 @@ class ResponsesDialect:
         target = inner if isinstance(inner, dict) else payload
         if target.get("object") == "response":
             upstream_id = target.get("id")
-            if isinstance(upstream_id, str) and upstream_id != self.response_id:
-                self.upstream_id = upstream_id
+            if isinstance(upstream_id, str) and upstream_id != self.response_id and "\x00" not in upstream_id:
+                self.upstream_id = upstream_id[:200]  # kept as a note; NUL is refused by PostgreSQL text
             target["id"] = self.response_id
             target["previous_response_id"] = self.previous_response_id
 

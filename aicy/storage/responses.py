@@ -57,7 +57,7 @@ class ResponseStore:
             "body": orjson.dumps(body).decode(),
             "items": orjson.dumps(input_items).decode(),
             "channel": channel,
-            "upstream_id": upstream_id[:200] if upstream_id else None,
+            "upstream_id": upstream_id,
         }
         await self.tx.run(lambda tx: tx.execute(_SAVE, values))
 
