@@ -14,10 +14,13 @@ def test_create_with_string_input(client: OpenAI) -> None:
     resp = client.responses.create(model=MODEL, input="Say hello.", max_output_tokens=200)
     assert resp.object == "response"
     assert resp.id.startswith("resp_")
-    assert resp.status == "completed"
+    assert resp.usage is not None
+    # The small model usually greets in a few tokens but sometimes rambles: then it is cut, and says so.
+    if resp.status != "completed":
+        assert resp.status == "incomplete" and resp.incomplete_details is not None
+        assert resp.incomplete_details.reason == "max_output_tokens" and resp.usage.output_tokens == 200
     assert resp.output_text
     assert resp.output[0].type == "message"
-    assert resp.usage is not None
     assert resp.usage.input_tokens == count_prompt_tokens([{"role": "user", "content": "Say hello."}])
     assert resp.usage.total_tokens == resp.usage.input_tokens + resp.usage.output_tokens
 
