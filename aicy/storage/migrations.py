@@ -65,12 +65,17 @@ def _response_upstream_ids(conn: Connection) -> None:
     _add_missing_columns(conn, "responses", {"upstream_id": "VARCHAR(200)"})
 
 
+def _usage_omitted_tools(conn: Connection) -> None:
+    _add_missing_columns(conn, "usage_log", {"omitted_tools": "VARCHAR(500)"})
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
     (3, "balances, key limits, reservations, ledger, usage log", _billing),
     (4, "idempotency keys of money-moving admin calls", _idempotency_keys),
     (5, "the upstream's own id beside a stored response's", _response_upstream_ids),
+    (6, "the hosted tools a request's backend was not offered, in the usage log", _usage_omitted_tools),
 )
 
 

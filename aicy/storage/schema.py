@@ -165,6 +165,7 @@ usage_log = Table(
     Column("status", String(32), nullable=False),
     Column("client_ip", String(64), nullable=True),
     Column("estimated", Boolean, nullable=False, server_default=false()),
+    Column("omitted_tools", String(500), nullable=True),  # hosted tools the backend was not offered
     Index("ix_usage_account_time", "account_id", "created_at"),
 )
 
