@@ -27,6 +27,7 @@ from aicy.http.admin_routes import admin_routes
 from aicy.http.billing_routes import billing_routes
 from aicy.http.edge import Edge
 from aicy.http.routes import direct_routes, routes
+from aicy.http.web.routes import web_routes
 from aicy.routing.catalog import Catalog
 from aicy.routing.router import Router
 from aicy.serving.admission import Admission
@@ -148,7 +149,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             await db.dispose()
 
     starlette = Starlette(
-        routes=[*routes(), *billing_routes(), *admin_routes()],
+        routes=[*routes(), *billing_routes(), *admin_routes(), *web_routes()],
         lifespan=lifespan,
         exception_handlers={
             AicyError: errors.on_aicy_error,
