@@ -63,3 +63,11 @@ def test_examples_quote_whatever_the_catalog_holds() -> None:
     assert "https://x.example/v1/responses" in built["curl_responses"]
     assert '"it\'\\\'\'s \\"odd\\" \\\\ id"' in built["curl_responses"]  # JSON, then shell-quoted
     assert 'model="it\'s \\"odd\\" \\\\ id"' in built["python"]
+
+
+def test_both_languages_have_every_text() -> None:
+    from aicy.http.web.messages import CONSOLE, TEXT
+
+    for texts in (TEXT, CONSOLE):
+        assert set(texts["zh"]) == set(texts["en"])
+        assert all(value.strip() for table in texts.values() for value in table.values())
