@@ -305,8 +305,16 @@ def console_routes(env: Environment) -> list[BaseRoute]:
         await console.revoke_key(login.account_id, request.path_params["key_id"])
         return redirect("/console/keys")
 
+    @signed_in
+    async def playground(
+        request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
+    ) -> Response:
+        models = console.services.router.servable()
+        return render("playground.html", lang, login=login, csrf=session.csrf, models=models)
+
     return [
         Route("/console", overview, methods=["GET"]),
+        Route("/console/playground", playground, methods=["GET"]),
         Route(LOGIN, login_page, methods=["GET", "POST"]),
         Route("/console/register", register_page, methods=["GET", "POST"]),
         Route("/console/logout", sign_out, methods=["POST"]),

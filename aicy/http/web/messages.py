@@ -321,6 +321,16 @@ CONSOLE_ZH: dict[str, str] = {
     "limits": "限制",
     "none": "无",
     "empty": "暂无记录。",
+    "playground": "在线试用",
+    "playground_help": "粘贴你的一个 API Key(只保存在本页面中,不会发给除本服务 API 之外的任何地方),"
+    "选择模型和推理强度,流式查看回复,以及本次用量和费用。费用按你的 Key 计入账户。",
+    "api_key": "API Key",
+    "effort": "推理强度",
+    "max_output": "最大输出 Token",
+    "prompt": "提示词",
+    "prompt_example": "用一句话介绍你自己。",
+    "send": "发送",
+    "reply": "回复",
 }
 
 CONSOLE_EN: dict[str, str] = {
@@ -395,6 +405,17 @@ CONSOLE_EN: dict[str, str] = {
     "limits": "Limits",
     "none": "none",
     "empty": "Nothing yet.",
+    "playground": "Playground",
+    "playground_help": "Paste one of your API keys (kept in this page only, sent nowhere but this server's "
+    "API), pick a model and reasoning effort, and watch the reply stream in, with its usage and cost. It is "
+    "billed to your account through that key.",
+    "api_key": "API key",
+    "effort": "Reasoning effort",
+    "max_output": "Max output tokens",
+    "prompt": "Prompt",
+    "prompt_example": "Introduce yourself in one sentence.",
+    "send": "Send",
+    "reply": "Reply",
 }
 
 CONSOLE: dict[Lang, dict[str, str]] = {"zh": CONSOLE_ZH, "en": CONSOLE_EN}
