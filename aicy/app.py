@@ -28,6 +28,8 @@ from aicy.http.billing_routes import billing_routes
 from aicy.http.edge import Edge
 from aicy.http.routes import direct_routes, routes
 from aicy.http.web.console import console_routes
+from aicy.http.web.operator import operator_routes
+from aicy.http.web.pages import Pages
 from aicy.http.web.routes import templates, web_routes
 from aicy.routing.catalog import Catalog
 from aicy.routing.router import Router
@@ -150,8 +152,9 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             transactor.close()
             await db.dispose()
 
+    pages = Pages(templates())
     starlette = Starlette(
-        routes=[*routes(), *billing_routes(), *admin_routes(), *web_routes(), *console_routes(templates())],
+        routes=[*routes(), *billing_routes(), *admin_routes(), *web_routes(), *console_routes(pages), *operator_routes(pages)],
         lifespan=lifespan,
         exception_handlers={
             AicyError: errors.on_aicy_error,

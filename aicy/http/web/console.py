@@ -7,52 +7,24 @@ the double-submit form cookie's), and a refused form is shown again with the rea
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-from jinja2 import Environment
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from aicy.accounting.attempts import FailureLimiter
 from aicy.errors import AicyError
 from aicy.http.auth import client_ip
 from aicy.http.web.charts import bar_chart
 from aicy.http.web.guide import money
 from aicy.http.web.language import Lang, choose
-from aicy.http.web.messages import CONSOLE
-from aicy.http.web.routes import PAGE_HEADERS, page
+from aicy.http.web.pages import LOGIN, Pages, read_form
+from aicy.http.web.routes import PAGE_HEADERS
 from aicy.http.web.session import Session, Sessions, same_token
 from aicy.serving.console import PERIODS, Console
-from aicy.serving.services import Services
 from aicy.storage.keys import KeyRecord
-from aicy.storage.logins import Login, LoginStore
-
-MAX_FORM_BYTES = 64 * 1024
-LOGIN = "/console/login"
-
-
-class BadForm(AicyError):
-    status = 400
-    type = "invalid_request_error"
-    code = "invalid_form"
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A urlencoded form, at most 64 KiB and 100 fields; the first value of each field."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadForm("The form is too large.", status=413)
-    fields = (
-        parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=100)
-        if body
-        else {}
-    )
-    return {k: v[0] for k, v in fields.items() if "\x00" not in k}
+from aicy.storage.logins import Login
 
 
 def key_state(key: KeyRecord, now: float) -> str:
@@ -89,71 +61,8 @@ def key_limits(key: KeyRecord) -> list[str]:
     return out
 
 
-def _utc(ms_or_s: int | None, millis: bool = False) -> str:
-    if not ms_or_s:
-        return ""
-    seconds = ms_or_s / 1000 if millis else ms_or_s
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
-
-
-def console_routes(env: Environment) -> list[BaseRoute]:
-    failures: dict[str, FailureLimiter] = {}  # one per app, made with the app's settings at first use
-
-    def tools(request: Request) -> tuple[Services, Console, Sessions]:
-        services: Services = request.app.state.services
-        settings = services.settings
-        if "limiter" not in failures:
-            failures["limiter"] = FailureLimiter(settings.login_failures, 600)
-        logins = LoginStore(services.keys.engine, services.keys.tx)
-        sessions = Sessions(
-            request.app.state.session_secret,
-            int(settings.console_session_hours * 3600),
-            settings.resolved_public_url.startswith("https://"),
-        )
-        return services, Console(services, logins, failures["limiter"]), sessions
-
-    def render(
-        template: str, lang: Lang, status: int = 200, remember: bool = False, **context: Any
-    ) -> Response:
-        html = env.get_template(template).render(
-            lang=lang,
-            other_lang="en" if lang == "zh" else "zh",
-            t=CONSOLE[lang],
-            money=money,
-            utc=_utc,
-            **context,
-        )
-        response = page(html, lang if remember else None)
-        response.status_code = status
-        return response
-
-    def redirect(url: str) -> Response:
-        return RedirectResponse(url, status_code=303, headers=PAGE_HEADERS)
-
-    Handler = Callable[[Request, Console, Sessions, Session, Login, Lang], Awaitable[Response]]
-
-    def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            _, console, sessions = tools(request)
-            session = sessions.read(request)
-            login = await console.current(session.account_id, session.epoch) if session else None
-            if session is None or login is None:
-                response = redirect(LOGIN)
-                sessions.end(response)
-                return response
-            lang, _ = choose(request)
-            try:
-                if request.method == "POST":
-                    form = await read_form(request)
-                    if not same_token(session.csrf, form.get("csrf")):
-                        raise BadForm("The form expired; reload the page and try again.", status=403)
-                    request.state.form = form
-                return await handler(request, console, sessions, session, login, lang)
-            except AicyError as exc:
-                context: dict[str, Any] = {"login": login, "csrf": session.csrf, "message": exc.message}
-                return render("message.html", lang, exc.status, **context)
-
-        return endpoint
+def console_routes(pages: Pages) -> list[BaseRoute]:
+    tools, render, redirect, signed_in = pages.tools, pages.render, pages.redirect, pages.signed_in
 
     async def login_page(request: Request) -> Response:
         services, console, sessions = tools(request)
