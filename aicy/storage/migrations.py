@@ -65,12 +65,18 @@ def _response_upstream_ids(conn: Connection) -> None:
     _add_missing_columns(conn, "responses", {"upstream_id": "VARCHAR(200)"})
 
 
+def _topup_codes_and_audit_log(conn: Connection) -> None:
+    for table in (schema.topup_codes, schema.audit_log):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
     (3, "balances, key limits, reservations, ledger, usage log", _billing),
     (4, "idempotency keys of money-moving admin calls", _idempotency_keys),
     (5, "the upstream's own id beside a stored response's", _response_upstream_ids),
+    (7, "top-up codes, the audit log of operators' changes", _topup_codes_and_audit_log),
 )
 
 
