@@ -50,12 +50,12 @@ def ops(server: AicyProcess) -> Iterator[httpx.Client]:
         yield c
 
 
-def customer(server: AicyProcess, account: str, ip: str) -> httpx.Client:
+def customer(ops: httpx.Client, account: str, ip: str) -> httpx.Client:
     """A client with a new key of ``account`` (shared: the leak detector leaves it alone), from ``ip``."""
-    out = server.cli("keys", "create", "--account", account, "--name", "k", "--shared").stdout
-    key = out.strip().splitlines()[-1]
-    headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": ip}
-    return httpx.Client(base_url=server.root_url, headers=headers, timeout=30)
+    made = ops.post("/admin/keys", json={"account": account, "name": "k", "shared": True})
+    assert made.status_code == 201, made.text
+    headers = {"Authorization": f"Bearer {made.json()['key']}", "X-Forwarded-For": ip}
+    return httpx.Client(base_url=ops.base_url, headers=headers, timeout=30)
 
 
 def make_batch(ops: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def test_a_batch_is_made_listed_and_redeemed(server: AicyProcess, ops: httpx.Cli
     listing = ops.get("/admin/codes").text + ops.get("/admin/codes", params={"batch": batch["id"]}).text
     assert batch["id"] in listing and not any(code in listing for code in batch["codes"])  # shown once
 
-    with customer(server, "redeemer", "10.1.0.1") as c:
+    with customer(ops, "redeemer", "10.1.0.1") as c:
         typed = "  " + batch["codes"][0].upper().replace("-", " ") + " "  # as a person might type it
         reply = c.post(REDEEM, json={"code": typed})
         assert reply.status_code == 200, reply.text
@@ -150,7 +150,7 @@ def test_a_batch_is_made_listed_and_redeemed(server: AicyProcess, ops: httpx.Cli
 def test_refusals_say_why_and_unknown_reads_like_revoked(server: AicyProcess, ops: httpx.Client) -> None:
     batch = make_batch(ops, count=3)
     used, revoked, _ = batch["codes"]
-    with customer(server, "refused", "10.2.0.1") as c:
+    with customer(ops, "refused", "10.2.0.1") as c:
         assert c.post(REDEEM, json={"code": used}).status_code == 200
         again = refused(c.post(REDEEM, json={"code": used}), 400, "code_already_redeemed", "code")
         assert "already been redeemed" in again["message"]
@@ -178,32 +178,32 @@ def test_refusals_say_why_and_unknown_reads_like_revoked(server: AicyProcess, op
         ([], "invalid_type", None),
     ],
 )
-def test_malformed_redeem_bodies(server: AicyProcess, body: Any, code: str, param: str | None) -> None:
-    with customer(server, "malformed", "10.3.0.1") as c:
+def test_malformed_redeem_bodies(ops: httpx.Client, body: Any, code: str, param: str | None) -> None:
+    with customer(ops, "malformed", "10.3.0.1") as c:
         refused(c.post(REDEEM, json=body), 400, code, param)
 
 
-def test_redeem_needs_a_key_and_json(server: AicyProcess) -> None:
+def test_redeem_needs_a_key_and_json(server: AicyProcess, ops: httpx.Client) -> None:
     refused(httpx.post(server.root_url + REDEEM, json={"code": generate_code()}), 401, "invalid_api_key")
-    with customer(server, "not-json", "10.3.0.2") as c:
+    with customer(ops, "not-json", "10.3.0.2") as c:
         refused(c.post(REDEEM, content=b"{code"), 400, "invalid_json")
         refused(c.get(REDEEM), 405, "method_not_allowed")
 
 
 def test_guessing_is_rate_limited_per_account_and_per_ip(server: AicyProcess, ops: httpx.Client) -> None:
     good = make_batch(ops, count=1)["codes"][0]
-    with customer(server, "guesser", "10.4.0.1") as guesser:
+    with customer(ops, "guesser", "10.4.0.1") as guesser:
         for _ in range(10):
             refused(guesser.post(REDEEM, json={"code": generate_code()}), 400, "code_not_found")
         limited = guesser.post(REDEEM, json={"code": good})  # even a good code: the limit comes first
         refused(limited, 429, "rate_limit_exceeded")
         assert 1 <= int(limited.headers["retry-after"]) <= 600
-    with customer(server, "same-ip", "10.4.0.1") as neighbour:  # another account, the same address
+    with customer(ops, "same-ip", "10.4.0.1") as neighbour:  # another account, the same address
         refused(neighbour.post(REDEEM, json={"code": good}), 429, "rate_limit_exceeded")
-    with customer(server, "guesser", "10.4.0.2") as moved:  # the same account, another address
+    with customer(ops, "guesser", "10.4.0.2") as moved:  # the same account, another address
         refused(moved.post(REDEEM, json={"code": good}), 429, "rate_limit_exceeded")
     assert books(ops, "guesser")[0] == 0
-    with customer(server, "honest", "10.4.0.3") as honest:
+    with customer(ops, "honest", "10.4.0.3") as honest:
         assert honest.post(REDEEM, json={"code": good}).status_code == 200
         for _ in range(9):  # failures below the limit leave an account free to redeem
             refused(honest.post(REDEEM, json={"code": good}), 400, "code_already_redeemed")
@@ -213,7 +213,7 @@ def test_guessing_is_rate_limited_per_account_and_per_ip(server: AicyProcess, op
 def test_racing_redeems_over_http_credit_once(server: AicyProcess, ops: httpx.Client) -> None:
     racers = 8
     codes = make_batch(ops, value=3_000_000, count=4)["codes"]
-    clients = [customer(server, f"racer-{i}", f"10.5.0.{i + 1}") for i in range(racers)]
+    clients = [customer(ops, f"racer-{i}", f"10.5.0.{i + 1}") for i in range(racers)]
     barrier = threading.Barrier(racers)
     results: list[list[int]] = [[] for _ in range(racers)]
 
@@ -238,7 +238,7 @@ def test_racing_redeems_over_http_credit_once(server: AicyProcess, ops: httpx.Cl
 def test_revoking_a_batch_a_code_or_an_id(server: AicyProcess, ops: httpx.Client) -> None:
     batch = make_batch(ops, count=4)
     first, second, third, _ = batch["codes"]
-    with customer(server, "revoked-too-late", "10.6.0.1") as c:
+    with customer(ops, "revoked-too-late", "10.6.0.1") as c:
         assert c.post(REDEEM, json={"code": first}).status_code == 200
     refused(ops.post("/admin/codes/revoke", json={"code": first}), 400, "code_already_redeemed", "code")
     assert ops.post("/admin/codes/revoke", json={"code": second.upper()}).json()["revoked"] == 1
@@ -308,7 +308,7 @@ def test_revoke_and_list_inputs(server: AicyProcess, ops: httpx.Client) -> None:
     )
     refused(ops.get("/admin/codes", params={"batch": "batch_nope"}), 404, "batch_not_found")
     refused(ops.get("/admin/audit", params={"limit": "0"}), 400, "invalid_value", "limit")
-    with customer(server, "not-an-operator", "10.7.0.1") as c:
+    with customer(ops, "not-an-operator", "10.7.0.1") as c:
         refused(c.post("/admin/codes", json={"value": 1}), 403, "permission_denied")
         refused(c.get("/admin/codes"), 403, "permission_denied")
         refused(c.post("/admin/codes/revoke", json={"batch": batch["id"]}), 403, "permission_denied")
