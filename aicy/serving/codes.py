@@ -11,7 +11,7 @@ nothing from it. Failed redeems are limited per account and per client IP (``acc
 
 from __future__ import annotations
 
-import datetime
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -83,10 +83,6 @@ class RedeemInput(BaseModel):
 class NewBatch:
     summary: BatchSummary
     codes: list[str]  # in clear: shown this once
-
-
-def _iso(ts: int | None) -> str | None:
-    return None if ts is None else datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat()
 
 
 def batch_json(batch: BatchSummary) -> dict[str, Any]:
@@ -169,7 +165,7 @@ class CodesAdmin:
         if spec.expires_at is not None and spec.expires_at <= now:
             raise InvalidRequest("expires_at is already past.", param="expires_at", code="invalid_value")
         batch = BatchSpec(new_id("batch_", 8), spec.value, spec.expires_at, spec.note)
-        shown, stored = _new_codes(spec.count)
+        shown, stored = await asyncio.to_thread(_new_codes, spec.count)  # ~30 µs a code: off the loop
         details = {"value": spec.value, "count": spec.count, "expires_at": spec.expires_at, "note": spec.note}
         created = await self.store.create_batch(
             batch, stored, Change(actor, "codes.create", batch.id, details)
