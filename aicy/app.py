@@ -154,7 +154,14 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
 
     pages = Pages(templates())
     starlette = Starlette(
-        routes=[*routes(), *billing_routes(), *admin_routes(), *web_routes(), *console_routes(pages), *operator_routes(pages)],
+        routes=[
+            *routes(),
+            *billing_routes(),
+            *admin_routes(),
+            *web_routes(),
+            *console_routes(pages),
+            *operator_routes(pages),
+        ],
         lifespan=lifespan,
         exception_handlers={
             AicyError: errors.on_aicy_error,

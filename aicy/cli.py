@@ -1,8 +1,9 @@
-"""The ``aicy`` command: serve, keys, models, channels."""
+"""The ``aicy`` command: serve, keys, accounts, top-up codes, models, channels."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime
 import json
 import logging
@@ -25,10 +26,13 @@ from aicy.errors import AicyError
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, key_json
 from aicy.serving.catalog_admin import CatalogAdmin, try_channel
+from aicy.serving.codes import CodesAdmin
 from aicy.serving.console import set_login
 from aicy.settings import Settings
+from aicy.storage.audit import CLI_ACTOR
 from aicy.storage.billing import BillingStore
 from aicy.storage.catalog import CatalogStore
+from aicy.storage.codes import TopupCodeStore
 from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
@@ -43,7 +47,9 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 channels_app = typer.Typer(help="Upstream channels: add, list, update, remove, test.", no_args_is_help=True)
 models_app = typer.Typer(help="The model catalog (no subcommand: show it).")
 accounts_app = typer.Typer(help="Accounts, balances, top-ups and the ledger.", no_args_is_help=True)
+codes_app = typer.Typer(help="Top-up codes: create batches, list, revoke.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(codes_app, name="codes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 app.add_typer(models_app, name="models")
@@ -314,6 +320,114 @@ def accounts_ledger(account: str) -> None:
             _when(e["created_at"]), _money(e["amount"]), e["reason"], e["reference"] or "", e["note"] or ""
         )
     console.print(table)
+
+
+def _codes(s: Stores) -> CodesAdmin:
+    return CodesAdmin(TopupCodeStore(s.db, s.billing.tx))
+
+
+def _decimal(micros: int) -> str:
+    """Micro-units as the shortest decimal string of the currency: 10000000 -> "10", 12500000 -> "12.5"."""
+    return _money(micros).rstrip("0").rstrip(".")
+
+
+def _code_expiry(value: str | None) -> int | None:
+    try:
+        return _expiry(value)
+    except ValueError:
+        console.print(f"[red]--expires: '{value}' is not like 90d, 12h or 2026-12-31.[/red]")
+        raise typer.Exit(1) from None
+
+
+@codes_app.command("create")
+def codes_create(
+    value: Annotated[str, typer.Option(help="What each code credits, e.g. 10 or 12.50 (account currency).")],
+    count: Annotated[int, typer.Option(help="How many codes (at most 10000).")] = 1,
+    expires: Annotated[str | None, typer.Option(help="'90d', '12h', or a date like 2026-12-31.")] = None,
+    note: Annotated[str | None, typer.Option(help="What the batch is for (shown in listings).")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV: code,value,expires_at,batch.")] = False,
+) -> None:
+    """Create a batch of codes; they are printed once (one per line, or as CSV) and stored only hashed."""
+    body = {"value": value, "count": count, "expires_at": _code_expiry(expires), "note": note}
+    made = run(lambda s: _codes(s).create(body, CLI_ACTOR, int(time.time())))
+    batch = made.summary
+    print(
+        f"Created batch {batch.id}: {batch.count} code(s) of {_decimal(batch.value)}. Shown only once:",
+        file=sys.stderr,
+    )
+    if not as_csv:
+        print("\n".join(made.codes))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["code", "value", "expires_at", "batch"])
+    expires_at = _iso(batch.expires_at)
+    for code in made.codes:
+        writer.writerow([code, _decimal(batch.value), expires_at, batch.id])
+
+
+def _iso(ts: int | None) -> str:
+    return (
+        "" if ts is None else datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+
+
+@codes_app.command("list")
+def codes_list(
+    batch: Annotated[str | None, typer.Option(help="The codes of one batch instead of the batches.")] = None,
+    status: Annotated[str | None, typer.Option(help="unused, redeemed, revoked or expired.")] = None,
+) -> None:
+    """Batches and how many of their codes are unused, redeemed, revoked, expired; or one batch's codes."""
+    if batch is None and status is None:
+        batches = run(lambda s: _codes(s).batches())
+        table = Table(
+            "batch",
+            "value",
+            "created",
+            "expires",
+            "count",
+            "unused",
+            "redeemed",
+            "revoked",
+            "expired",
+            "note",
+        )
+        for b in batches:
+            counts = (b.count, b.unused, b.redeemed, b.revoked, b.expired)
+            table.add_row(
+                b.id,
+                _decimal(b.value),
+                _when(b.created_at),
+                _when(b.expires_at),
+                *map(str, counts),
+                b.note or "",
+            )
+        console.print(table)
+        return
+    codes = run(lambda s: _codes(s).codes(batch, status, 10_000))
+    table = Table("id", "ends with", "batch", "value", "status", "expires", "redeemed", "by")
+    for c in codes:
+        table.add_row(
+            c.id,
+            "…" + c.hint,
+            c.batch_id,
+            _decimal(c.value),
+            c.status,
+            _when(c.expires_at),
+            _when(c.redeemed_at),
+            c.redeemed_by or "",
+        )
+    console.print(table)
+
+
+@codes_app.command("revoke")
+def codes_revoke(
+    code: Annotated[str | None, typer.Argument(help="One code (as printed) or its id.")] = None,
+    batch: Annotated[str | None, typer.Option(help="Revoke every unused code of this batch.")] = None,
+) -> None:
+    """Revoke one code, or the unused codes of a batch; redeemed codes stay redeemed."""
+    body = {"batch": batch, "code": code}
+    count = run(lambda s: _codes(s).revoke(body, CLI_ACTOR))
+    console.print(f"Revoked {count} code(s).")
 
 
 @app.command()

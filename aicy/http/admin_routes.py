@@ -1,12 +1,15 @@
-"""The operators' HTTP API under /admin (admin keys only): models and channels."""
+"""The operators' HTTP API under /admin (admin keys only): models, channels, accounts, keys, top-up codes."""
 
 from __future__ import annotations
+
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from aicy.domain.channels import Channel
+from aicy.domain.keys import Principal
 from aicy.errors import InvalidRequest
 from aicy.http.auth import authenticate_admin
 from aicy.http.body import read_json
@@ -15,8 +18,11 @@ from aicy.protocol.validation import int_param
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, account_json, key_json
 from aicy.serving.catalog_admin import try_channel
+from aicy.serving.codes import MAX_BATCH, CodesAdmin, batch_json, code_json
 from aicy.serving.console import set_login
 from aicy.serving.services import Services
+from aicy.storage.audit import audit_entries
+from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import LoginStore
 
 MAX_DAYS = 3660  # /admin/usage looks back at most ten years
@@ -27,6 +33,12 @@ async def _admin(request: Request) -> Services:
     await authenticate_admin(request, services)
     await services.billing.settled()  # balances and usage include every reply already sent
     return services
+
+
+async def _admin_principal(request: Request) -> tuple[Services, Principal]:
+    """The services and the admin key's principal: the changes it makes are recorded under its id."""
+    services = services_of(request)
+    return services, await authenticate_admin(request, services)
 
 
 async def _applied(request: Request) -> None:
@@ -132,6 +144,7 @@ def admin_routes() -> list[Route]:
         Route("/admin/channels/{name}", update_channel, methods=["PATCH"]),
         Route("/admin/channels/{name}", remove_channel, methods=["DELETE"]),
         *account_routes(),
+        *code_routes(),
     ]
 
 
@@ -257,4 +270,53 @@ def account_routes() -> list[Route]:
         Route("/admin/keys/{key}", revoke_key, methods=["DELETE"]),
         Route("/admin/usage", usage, methods=["GET"]),
         Route("/admin/usage/lines", usage_lines, methods=["GET"]),
+    ]
+
+
+def _codes(services: Services) -> CodesAdmin:
+    return CodesAdmin(TopupCodeStore(services.db, services.billing.tx))
+
+
+async def list_codes(request: Request) -> Response:
+    """Batches with their counts by state; with ``batch`` or ``status``, the codes themselves."""
+    services = await _admin(request)
+    query = request.query_params
+    if "batch" not in query and "status" not in query:
+        batches = await _codes(services).batches()
+        return json_response({"object": "list", "data": [batch_json(b) for b in batches]})
+    limit = int_param(query, "limit", 1000, 1, MAX_BATCH)
+    codes = await _codes(services).codes(query.get("batch"), query.get("status"), limit)
+    return json_response({"object": "list", "data": [code_json(c) for c in codes]})
+
+
+async def create_codes(request: Request) -> Response:
+    """A batch of codes; the codes are in this reply and nowhere else (only their hashes are stored)."""
+    services, principal = await _admin_principal(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    made = await _codes(services).create(body, principal.key_id, int(time.time()))
+    return json_response({**batch_json(made.summary), "codes": made.codes}, status=201)
+
+
+async def revoke_codes(request: Request) -> Response:
+    services, principal = await _admin_principal(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    count = await _codes(services).revoke(body, principal.key_id)
+    return json_response({"object": "topup_code.revocation", "revoked": count})
+
+
+async def audit(request: Request) -> Response:
+    """Operators' changes, newest first (``limit`` up to 1000, ``action`` such as ``codes.create``)."""
+    services = await _admin(request)
+    limit = int_param(request.query_params, "limit", 100, 1, 1000)
+    action = request.query_params.get("action")
+    entries = await audit_entries(services.db, limit, action)
+    return json_response({"object": "list", "data": entries})
+
+
+def code_routes() -> list[Route]:
+    return [
+        Route("/admin/codes", list_codes, methods=["GET"]),
+        Route("/admin/codes", create_codes, methods=["POST"]),
+        Route("/admin/codes/revoke", revoke_codes, methods=["POST"]),
+        Route("/admin/audit", audit, methods=["GET"]),
     ]

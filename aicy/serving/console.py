@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aicy.accounting.attempts import FailureLimiter
+from aicy.accounting.failures import FailureLimiter
 from aicy.accounting.passwords import hash_password, password_problem, verify_password
 from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol.validation import text_problem
@@ -82,15 +82,7 @@ class Console:
         IP and per name, and past the limit every attempt is refused until the window moves on."""
         name = name.strip()
         keys = [f"ip:{client_ip}", f"name:{name.lower()[:NAME_LENGTH]}"]
-        wait = self.failures.retry_after(keys)
-        if wait is not None:
-            raise AicyError(
-                "Too many failed sign-ins. Try again later.",
-                status=429,
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                headers={"retry-after": str(max(1, int(wait) + 1))},
-            )
+        self.failures.check(keys, "sign-ins")
         found = None if text_problem(name, EMAIL_LENGTH) or not name else await self.logins.find(name)
         if not await verify_password(found.password_hash if found else None, password) or found is None:
             self.failures.fail(keys)

@@ -88,6 +88,11 @@ def _email_unique(conn: Connection) -> bool:
     )
 
 
+def _topup_codes_and_audit_log(conn: Connection) -> None:
+    for table in (schema.topup_codes, schema.audit_log):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
@@ -95,6 +100,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "idempotency keys of money-moving admin calls", _idempotency_keys),
     (5, "the upstream's own id beside a stored response's", _response_upstream_ids),
     (6, "the hosted tools a request's backend was not offered, in the usage log", _usage_omitted_tools),
+    (7, "top-up codes, the audit log of operators' changes", _topup_codes_and_audit_log),
     (8, "console sign-in: e-mail, password hash, session epoch", _console_logins),
 )
 

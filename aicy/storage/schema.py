@@ -180,3 +180,32 @@ idempotency_keys = Table(
     Column("result", Text, nullable=True),  # what the first request returned, as JSON
     Column("created_at", BigInteger, nullable=False),
 )
+
+topup_codes = Table(
+    "topup_codes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),  # SHA-256 of the code; never the code
+    Column("hint", String(8), nullable=False),  # its last characters, to tell codes apart
+    Column("batch_id", String(64), nullable=False),
+    Column("value", BigInteger, nullable=False),  # micro-units credited on redeem
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("redeemed_at", BigInteger, nullable=True),
+    Column("redeemed_by", String(64), ForeignKey("accounts.id"), nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_topup_codes_batch", "batch_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),  # the admin key's id, or "cli"
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=True),
+    Column("details", Text, nullable=True),  # JSON
+    Index("ix_audit_log_time", "created_at"),
+)

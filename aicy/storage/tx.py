@@ -114,19 +114,23 @@ class Transactor:
         self._connection: sqlite3.Connection | None = None  # the worker thread's: waits for locks
         self._checkpointer: WalCheckpointer | None = None
 
-    async def run(self, fn: Callable[[Tx], T], *, write: bool = True, finish: bool = False) -> T:
+    async def run(
+        self, fn: Callable[[Tx], T], *, write: bool = True, finish: bool = False, bulky: bool = False
+    ) -> T:
         """``finish``: once asked for, the transaction runs to its end even if the caller is cancelled
         meanwhile (a settlement must not be lost with its request), and the caller's cancellation is raised
-        only then. On SQLite's fast path nothing can interrupt it."""
+        only then. On SQLite's fast path nothing can interrupt it. ``bulky``: a transaction too big for the
+        loop (thousands of rows, such as a batch of top-up codes) goes straight to the waiting thread."""
         if self._sqlite_path is None:
             work = self._in_engine(fn)
             return await (_to_the_end(work) if finish else work)
         inline = self._inline or self._start()
-        try:
-            return _transaction(inline, fn, write)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
+        if not bulky:
+            try:
+                return _transaction(inline, fn, write)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
         queued = asyncio.get_running_loop().run_in_executor(self._worker(), self._in_thread, fn, write)
         return await (_to_the_end(queued) if finish else queued)
 

@@ -16,13 +16,16 @@ from starlette.routing import BaseRoute, Route
 
 from aicy.errors import AicyError
 from aicy.http.auth import client_ip
+from aicy.http.billing_routes import code_failures
 from aicy.http.web.charts import bar_chart
 from aicy.http.web.guide import money
 from aicy.http.web.language import Lang, choose
 from aicy.http.web.pages import LOGIN, Pages, read_form
 from aicy.http.web.routes import PAGE_HEADERS
 from aicy.http.web.session import Session, Sessions, same_token
+from aicy.serving.codes import Redemptions
 from aicy.serving.console import PERIODS, Console
+from aicy.storage.codes import TopupCodeStore
 from aicy.storage.keys import KeyRecord
 from aicy.storage.logins import Login
 
@@ -147,6 +150,26 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
         return render("overview.html", lang, login=login, csrf=session.csrf, account=account, ledger=ledger)
 
     @signed_in
+    async def redeem(
+        request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
+    ) -> Response:
+        services = console.services
+        redemptions = Redemptions(TopupCodeStore(services.db, services.billing.tx), code_failures(request))
+        context: dict[str, Any] = {"login": login, "csrf": session.csrf}
+        try:
+            done = await redemptions.redeem(
+                login.account_id, client_ip(request), {"code": request.state.form.get("code", "")}
+            )
+        except AicyError as exc:
+            context.update(redeem_error=exc.message, status=exc.status)
+        else:
+            context["redeemed"] = done.value
+        status = context.pop("status", 200)
+        account = await console.account(login.account_id)
+        ledger = await console.ledger(login.account_id)
+        return render("overview.html", lang, status, account=account, ledger=ledger, **context)
+
+    @signed_in
     async def usage(
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
     ) -> Response:
@@ -227,6 +250,7 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
         Route(LOGIN, login_page, methods=["GET", "POST"]),
         Route("/console/register", register_page, methods=["GET", "POST"]),
         Route("/console/logout", sign_out, methods=["POST"]),
+        Route("/console/redeem", redeem, methods=["POST"]),
         Route("/console/usage", usage, methods=["GET"]),
         Route("/console/usage.csv", usage_csv, methods=["GET"]),
         Route("/console/keys", keys, methods=["GET", "POST"]),

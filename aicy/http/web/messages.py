@@ -321,6 +321,8 @@ CONSOLE_ZH: dict[str, str] = {
     "limits": "限制",
     "none": "无",
     "empty": "暂无记录。",
+    "redeem": "兑换充值码",
+    "redeemed": "已充值 {amount}。",
     "playground": "在线试用",
     "playground_help": "粘贴你的一个 API Key(只保存在本页面中,不会发给除本服务 API 之外的任何地方),"
     "选择模型和推理强度,流式查看回复,以及本次用量和费用。费用按你的 Key 计入账户。",
@@ -405,6 +407,8 @@ CONSOLE_EN: dict[str, str] = {
     "limits": "Limits",
     "none": "none",
     "empty": "Nothing yet.",
+    "redeem": "Redeem a top-up code",
+    "redeemed": "{amount} added to your balance.",
     "playground": "Playground",
     "playground_help": "Paste one of your API keys (kept in this page only, sent nowhere but this server's "
     "API), pick a model and reasoning effort, and watch the reply stream in, with its usage and cost. It is "

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from aicy.accounting.money import AmountError, parse_usd
 from aicy.errors import InvalidRequest, NotFound
 from aicy.http.web.charts import bar_chart
 from aicy.http.web.console import key_limits, key_state
@@ -26,25 +26,24 @@ from aicy.http.web.pages import Pages
 from aicy.http.web.session import Session, Sessions
 from aicy.serving.accounts_admin import AccountsAdmin
 from aicy.serving.catalog_admin import try_channel
+from aicy.serving.codes import MAX_BATCH, CodesAdmin
 from aicy.serving.console import PERIODS, Console
+from aicy.storage.audit import Change, audit_entries, record
 from aicy.storage.billing import GROUPS, usage_report
+from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import Login
-
-MICRO = Decimal(1_000_000)
 
 
 def micro_units(value: str, param: str) -> int:
-    """A price typed as USD per million tokens ("1.25") as integer micro-units (ASCII digits only)."""
-    text = value.strip()
-    if not text or not text.isascii():
-        raise InvalidRequest(f"'{param}' must be a number of USD.", param=param)
+    """A price typed as USD per million tokens ("1.25") as integer micro-units, by the admin input rules
+    for money (ASCII digits, at most six decimals), and not negative."""
     try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise InvalidRequest(f"'{param}' must be a number of USD.", param=param) from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.000001")):
-        raise InvalidRequest(f"'{param}' must be 0 or more, with at most 6 decimals.", param=param)
-    return int(amount * MICRO)
+        amount = parse_usd(value.strip())
+    except AmountError as exc:
+        raise InvalidRequest(f"'{param}': {exc}", param=param, code=exc.code) from None
+    if amount < 0:
+        raise InvalidRequest(f"'{param}' must not be negative.", param=param)
+    return amount
 
 
 def _whole(value: str, param: str) -> int | None:
@@ -59,20 +58,11 @@ def _whole(value: str, param: str) -> int | None:
 def operator_routes(pages: Pages) -> list[BaseRoute]:
     render, redirect = pages.render, pages.redirect
 
-    async def audit(console: Console, login: Login, action: str, target: str, details: dict[str, Any]) -> None:
-        await console.services.keys.tx.run(
-            lambda tx: tx.execute(
-                "INSERT INTO audit_log (created_at, actor, action, target, details) "
-                "VALUES (:now, :actor, :action, :target, :details)",
-                {
-                    "now": int(time.time()),
-                    "actor": f"console:{login.name}",
-                    "action": action,
-                    "target": target,
-                    "details": _json(details),
-                },
-            )
-        )
+    async def audit(
+        console: Console, login: Login, action: str, target: str, details: dict[str, Any]
+    ) -> None:
+        change = Change(f"console:{login.name}", action, target, details)
+        await console.services.keys.tx.run(lambda tx: record(tx, change))
 
     async def dashboard(
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
@@ -143,7 +133,9 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
             return redirect("/operator/models")
         models = await services.catalog.models()
         status = {m.id: services.router.serves(m.id) for m in models}
-        return render("operator_models.html", lang, login=login, csrf=session.csrf, models=models, serves=status)
+        return render(
+            "operator_models.html", lang, login=login, csrf=session.csrf, models=models, serves=status
+        )
 
     async def accounts_page(
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
@@ -174,7 +166,9 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
                 await audit(console, login, f"account.{reason}", account.name, body)
             return redirect(f"/operator/accounts/{account.id}")
         now = time.time()
-        keys = [(k, key_state(k, now), key_limits(k)) for k in await console.services.keys.list_keys(account.id)]
+        keys = [
+            (k, key_state(k, now), key_limits(k)) for k in await console.services.keys.list_keys(account.id)
+        ]
         return render(
             "operator_account.html",
             lang,
@@ -243,19 +237,39 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
     async def audit_page(
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
     ) -> Response:
-        async with console.services.keys.engine.connect() as conn:
-            from sqlalchemy import text
-
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT created_at, actor, action, target, details FROM audit_log "
-                        "ORDER BY id DESC LIMIT 500"
-                    )
-                )
-            ).all()
-        entries = [dict(r._mapping) for r in rows]
+        entries = await audit_entries(console.services.keys.engine, limit=500)
         return render("operator_audit.html", lang, login=login, csrf=session.csrf, entries=entries)
+
+    async def codes_page(
+        request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
+    ) -> Response:
+        services = console.services
+        codes = CodesAdmin(TopupCodeStore(services.db, services.billing.tx))
+        actor = f"console:{login.name}"
+        made: list[str] = []
+        if request.method == "POST":
+            form = request.state.form
+            if form.get("action") == "revoke":
+                await codes.revoke({"batch": form.get("batch", "")}, actor)
+                return redirect("/operator/codes")
+            now = int(time.time())
+            days = _whole(form.get("expires_days", ""), "expires_days")
+            body = {
+                "value": form.get("value", "").strip(),
+                "count": _whole(form.get("count", ""), "count") or 1,
+                "expires_at": now + days * 86_400 if days else None,
+                "note": form.get("note") or None,
+            }
+            made = (await codes.create(body, actor, now)).codes
+        return render(
+            "operator_codes.html",
+            lang,
+            login=login,
+            csrf=session.csrf,
+            batches=await codes.batches(),
+            made=made,
+            max_batch=MAX_BATCH,
+        )
 
     guard = pages.signed_in
     return [
@@ -267,12 +281,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
         Route("/operator/accounts/{account}", guard(account_page, operator=True), methods=["GET", "POST"]),
         Route("/operator/keys", guard(keys_page, operator=True), methods=["GET"]),
         Route("/operator/keys/{key_id}", guard(keys_page, operator=True), methods=["POST"]),
+        Route("/operator/codes", guard(codes_page, operator=True), methods=["GET", "POST"]),
         Route("/operator/usage", guard(usage_page, operator=True), methods=["GET"]),
         Route("/operator/audit", guard(audit_page, operator=True), methods=["GET"]),
     ]
-
-
-def _json(details: dict[str, Any]) -> str:
-    import orjson
-
-    return orjson.dumps(details).decode()

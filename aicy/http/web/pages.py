@@ -13,7 +13,7 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from aicy.accounting.attempts import FailureLimiter
+from aicy.accounting.failures import FailureLimiter
 from aicy.errors import AicyError, NotFound
 from aicy.http.web.guide import money
 from aicy.http.web.language import Lang, choose

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 SESSION_COOKIE = "aicy_session"
 FORM_COOKIE = "aicy_form"
-COOKIE_PATH = "/console"
+COOKIE_PATH = "/"  # the customer console and the operator console
 
 
 @dataclass(frozen=True, slots=True)
