@@ -29,7 +29,7 @@ from aicy.serving.catalog_admin import CatalogAdmin, try_channel
 from aicy.serving.codes import CodesAdmin
 from aicy.serving.console import set_login
 from aicy.settings import Settings
-from aicy.storage.audit import CLI_ACTOR
+from aicy.storage.audit import CLI_ACTOR, Change, masked, record
 from aicy.storage.billing import BillingStore
 from aicy.storage.catalog import CatalogStore
 from aicy.storage.codes import TopupCodeStore
@@ -93,6 +93,24 @@ def run(work: Callable[[Stores], Awaitable[T]]) -> T:
     except AicyError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from None
+
+
+def audited(
+    work: Callable[[Stores], Awaitable[T]],
+    action: str,
+    target: str | Callable[[T], str],
+    details: dict[str, Any] | None = None,
+) -> T:
+    """``run`` for a change, recorded in the audit log as the command line's (after it succeeded)."""
+
+    async def change(stores: Stores) -> T:
+        result = await work(stores)
+        named = target(result) if callable(target) else target
+        entry = Change(CLI_ACTOR, action, named, details or {})
+        await stores.keys.tx.run(lambda tx: record(tx, entry))
+        return result
+
+    return run(change)
 
 
 def _when(ts: int | None) -> str:
@@ -181,7 +199,12 @@ def keys_create(
         "tpm": tpm,
         "shared": shared,
     }
-    record, secret = run(lambda s: AccountsAdmin(s.keys, s.billing).create_key(body))
+    record, secret = audited(
+        lambda s: AccountsAdmin(s.keys, s.billing).create_key(body),
+        "key.create",
+        lambda made: made[0].id,
+        {k: v for k, v in body.items() if v is not None},
+    )
     print(
         f"Created key {record.id} ({record.prefix}…) for account '{record.account_name}'. "
         "It is shown only once:",
@@ -193,7 +216,12 @@ def keys_create(
 @keys_app.command("update")
 def keys_update(key: str, patch: Annotated[str, typer.Argument(help="Fields to change, as JSON.")]) -> None:
     """Change a key's limits, e.g. '{"rpm": 60}', '{"enabled": false}' or '{"unsuspend": true}'."""
-    record = run(lambda s: AccountsAdmin(s.keys, s.billing).update_key(key, json.loads(patch)))
+    record = audited(
+        lambda s: AccountsAdmin(s.keys, s.billing).update_key(key, json.loads(patch)),
+        "key.update",
+        key,
+        masked(json.loads(patch)),
+    )
     console.print_json(json.dumps(key_json(record)))
 
 
@@ -230,7 +258,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or visible prefix.")]) -> None:
     """Revoke a key; it is refused from the next request on."""
-    count = run(lambda s: s.keys.revoke(key))
+    count = audited(lambda s: s.keys.revoke(key), "key.revoke", key)
     if not count:
         console.print(f"No active key matches '{key}'.")
         raise typer.Exit(1)
@@ -240,7 +268,9 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or visible prefi
 @accounts_app.command("create")
 def accounts_create(name: str) -> None:
     """Create an account (balance zero)."""
-    account = run(lambda s: AccountsAdmin(s.keys, s.billing).create_account({"name": name}))
+    account = audited(
+        lambda s: AccountsAdmin(s.keys, s.billing).create_account({"name": name}), "account.create", name
+    )
     console.print(f"Account {account.name} ({account.id}).")
 
 
@@ -255,7 +285,12 @@ def accounts_password(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    record = run(lambda s: set_login(s.keys, LoginStore(s.db, s.keys.tx), account, password, email))
+    record = audited(
+        lambda s: set_login(s.keys, LoginStore(s.db, s.keys.tx), account, password, email),
+        "account.login",
+        account,
+        {"email": email},
+    )
     console.print(f"{record.name} can now sign in at /console.")
 
 
@@ -304,7 +339,12 @@ def accounts_adjust(
 def _credit(account: str, amount: str, reason: str, note: str | None, idempotency_key: str | None) -> None:
     """Checked by the same rules as the admin API's (the amount is a decimal string of USD here)."""
     body = {"amount": amount, "note": note}
-    done = run(lambda s: AccountsAdmin(s.keys, s.billing).credit(account, body, reason, idempotency_key))
+    done = audited(
+        lambda s: AccountsAdmin(s.keys, s.billing).credit(account, body, reason, idempotency_key),
+        f"account.{reason}",
+        account,
+        {**body, "idempotency_key": idempotency_key},
+    )
     record = done.account
     replayed = " (already done with this idempotency key; nothing moved)" if done.replayed else ""
     console.print(f"{record.name}: balance {_money(record.balance)}.{replayed}")
@@ -492,7 +532,7 @@ def models_set(
     document: Annotated[str, typer.Argument(help="The model as JSON (see /admin/models).")],
 ) -> None:
     """Add a model, or replace one with the same id."""
-    model = run(lambda s: s.catalog.put_model(json.loads(document)))
+    model = audited(lambda s: s.catalog.put_model(json.loads(document)), "model.put", lambda m: m.id)
     console.print(f"Saved model {model.id}.")
 
 
@@ -501,14 +541,19 @@ def models_update(
     model_id: str, patch: Annotated[str, typer.Argument(help="Fields to change, as JSON.")]
 ) -> None:
     """Change some fields of a model (prices, limits, reasoning efforts, metadata)."""
-    model = run(lambda s: s.catalog.patch_model(model_id, json.loads(patch)))
+    model = audited(
+        lambda s: s.catalog.patch_model(model_id, json.loads(patch)),
+        "model.update",
+        model_id,
+        masked(json.loads(patch)),
+    )
     console.print_json(json.dumps(model_to_json(model)))
 
 
 @models_app.command("remove")
 def models_remove(model_id: str) -> None:
     """Remove a model from the catalog."""
-    run(lambda s: s.catalog.delete_model(model_id))
+    audited(lambda s: s.catalog.delete_model(model_id), "model.delete", model_id)
     console.print(f"Removed model {model_id}.")
 
 
@@ -599,7 +644,7 @@ def channels_add(
         "tls_key_file": tls_key_file,
         "tls_insecure_skip_verify": tls_insecure_skip_verify,
     }
-    channel = run(lambda s: s.catalog.add_channel(body))
+    channel = audited(lambda s: s.catalog.add_channel(body), "channel.add", lambda c: c.name)
     console.print(f"Added channel {channel.name} ({channel.wire_api}) serving {', '.join(channel.models)}.")
     _warn(channel)
 
@@ -638,7 +683,12 @@ def channels_update(
     name: str, patch: Annotated[str, typer.Argument(help="Fields to change, as JSON.")]
 ) -> None:
     """Change a channel, e.g. '{"priority": 5}' or '{"enabled": false}'."""
-    channel = run(lambda s: s.catalog.update_channel(name, json.loads(patch)))
+    channel = audited(
+        lambda s: s.catalog.update_channel(name, json.loads(patch)),
+        "channel.update",
+        name,
+        masked(json.loads(patch)),
+    )
     console.print_json(json.dumps(channel.to_json()))
     _warn(channel)
 
@@ -646,7 +696,7 @@ def channels_update(
 @channels_app.command("remove")
 def channels_remove(name: str) -> None:
     """Remove a channel."""
-    run(lambda s: s.catalog.remove_channel(name))
+    audited(lambda s: s.catalog.remove_channel(name), "channel.remove", name)
     console.print(f"Removed channel {name}.")
 
 

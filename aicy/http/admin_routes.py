@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +22,7 @@ from aicy.serving.catalog_admin import try_channel
 from aicy.serving.codes import MAX_BATCH, CodesAdmin, batch_json, code_json
 from aicy.serving.console import set_login
 from aicy.serving.services import Services
-from aicy.storage.audit import audit_entries
+from aicy.storage.audit import Change, audit_entries, masked, record
 from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import LoginStore
 
@@ -30,9 +31,19 @@ MAX_DAYS = 3660  # /admin/usage looks back at most ten years
 
 async def _admin(request: Request) -> Services:
     services = services_of(request)
-    await authenticate_admin(request, services)
+    request.state.admin = await authenticate_admin(request, services)
     await services.billing.settled()  # balances and usage include every reply already sent
     return services
+
+
+async def _audit(
+    request: Request, services: Services, action: str, target: str | None, details: dict[str, Any]
+) -> None:
+    """Record a change made through this API under the admin key's id (after the change: a failed change
+    raises before this, so nothing that did not happen is recorded)."""
+    principal: Principal = request.state.admin
+    change = Change(principal.key_id, action, target, details)
+    await services.keys.tx.run(lambda tx: record(tx, change))
 
 
 async def _admin_principal(request: Request) -> tuple[Services, Principal]:
@@ -44,6 +55,10 @@ async def _admin_principal(request: Request) -> tuple[Services, Principal]:
 async def _applied(request: Request) -> None:
     """Changes made here take effect at once (the CLI's are picked up by the periodic reload)."""
     await request.app.state.catalog_sync.load()
+
+
+def _public(view: dict[str, object]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in ("health",)}
 
 
 def _channel_view(services: Services, channel: Channel) -> dict[str, object]:
@@ -73,6 +88,7 @@ async def put_model(request: Request) -> Response:
     services = await _admin(request)
     model = await services.catalog.put_model(await read_json(request, services.settings.max_body_bytes))
     await _applied(request)
+    await _audit(request, services, "model.put", model.id, model_to_json(model))
     return json_response(model_to_json(model), status=201)
 
 
@@ -81,6 +97,7 @@ async def patch_model(request: Request) -> Response:
     body = await read_json(request, services.settings.max_body_bytes)
     model = await services.catalog.patch_model(request.path_params["model_id"], body)
     await _applied(request)
+    await _audit(request, services, "model.update", model.id, body if isinstance(body, dict) else {})
     return json_response(model_to_json(model))
 
 
@@ -88,6 +105,7 @@ async def delete_model(request: Request) -> Response:
     services = await _admin(request)
     await services.catalog.delete_model(request.path_params["model_id"])
     await _applied(request)
+    await _audit(request, services, "model.delete", request.path_params["model_id"], {})
     return json_response({"id": request.path_params["model_id"], "deleted": True})
 
 
@@ -101,6 +119,7 @@ async def add_channel(request: Request) -> Response:
     services = await _admin(request)
     channel = await services.catalog.add_channel(await read_json(request, services.settings.max_body_bytes))
     await _applied(request)
+    await _audit(request, services, "channel.add", channel.name, _public(_channel_view(services, channel)))
     return json_response(_channel_view(services, channel), status=201)
 
 
@@ -114,6 +133,7 @@ async def update_channel(request: Request) -> Response:
     body = await read_json(request, services.settings.max_body_bytes)
     channel = await services.catalog.update_channel(request.path_params["name"], body)
     await _applied(request)
+    await _audit(request, services, "channel.update", channel.name, masked(body))
     return json_response(_channel_view(services, channel))
 
 
@@ -121,6 +141,7 @@ async def remove_channel(request: Request) -> Response:
     services = await _admin(request)
     await services.catalog.remove_channel(request.path_params["name"])
     await _applied(request)
+    await _audit(request, services, "channel.remove", request.path_params["name"], {})
     return json_response({"name": request.path_params["name"], "deleted": True})
 
 
@@ -162,7 +183,9 @@ async def list_accounts(request: Request) -> Response:
 async def create_account(request: Request) -> Response:
     services = await _admin(request)
     body = await read_json(request, services.settings.max_body_bytes)
-    return json_response(account_json(await _accounts(services).create_account(body)), status=201)
+    account = await _accounts(services).create_account(body)
+    await _audit(request, services, "account.create", account.name, {})
+    return json_response(account_json(account), status=201)
 
 
 async def get_account(request: Request) -> Response:
@@ -180,6 +203,8 @@ async def credit_account(request: Request) -> Response:
         request.path_params["account"], body, reason, request.headers.get("idempotency-key")
     )
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
+    if not done.replayed:
+        await _audit(request, services, f"account.{reason}", done.account.name, masked(body))
     return json_response(account_json(done.account), headers=headers)
 
 
@@ -201,18 +226,20 @@ async def list_keys(request: Request) -> Response:
 
 async def create_key(request: Request) -> Response:
     services = await _admin(request)
-    record, secret = await _accounts(services).create_key(
+    made, secret = await _accounts(services).create_key(
         await read_json(request, services.settings.max_body_bytes)
     )
-    return json_response({**key_json(record), "key": secret}, status=201)
+    await _audit(request, services, "key.create", made.id, {**key_json(made)})
+    return json_response({**key_json(made), "key": secret}, status=201)
 
 
 async def update_key(request: Request) -> Response:
     services = await _admin(request)
     body = await read_json(request, services.settings.max_body_bytes)
-    record = await _accounts(services).update_key(request.path_params["key"], body)
+    updated = await _accounts(services).update_key(request.path_params["key"], body)
     services.key_cache.clear()
-    return json_response(key_json(record))
+    await _audit(request, services, "key.update", updated.id, masked(body))
+    return json_response(key_json(updated))
 
 
 async def revoke_key(request: Request) -> Response:
@@ -220,6 +247,7 @@ async def revoke_key(request: Request) -> Response:
     key = await _accounts(services).key(request.path_params["key"])
     await services.keys.revoke(key.id)
     services.key_cache.clear()
+    await _audit(request, services, "key.revoke", key.id, {"account": key.account_name})
     return json_response({"id": key.id, "revoked": True})
 
 
@@ -251,8 +279,9 @@ async def account_login(request: Request) -> Response:
     if email is not None and not isinstance(email, str):
         raise InvalidRequest("'email' must be a string.", param="email", code="invalid_type")
     logins = LoginStore(services.keys.engine, services.keys.tx)
-    record = await set_login(services.keys, logins, request.path_params["account"], body["password"], email)
-    return json_response({"id": record.id, "name": record.name, "console": True})
+    account = await set_login(services.keys, logins, request.path_params["account"], body["password"], email)
+    await _audit(request, services, "account.login", account.name, {"email": email})  # never the password
+    return json_response({"id": account.id, "name": account.name, "console": True})
 
 
 def account_routes() -> list[Route]:

@@ -18,6 +18,15 @@ from aicy.storage.schema import audit_log
 from aicy.storage.tx import Tx
 
 CLI_ACTOR = "cli"
+SECRET_FIELDS = frozenset({"api_keys", "api_key", "proxy", "extra_headers", "password", "tls_key_file"})
+
+
+def masked(body: Any) -> dict[str, Any]:
+    """What a request asked to change, as the audit log keeps it: fields that hold secrets are masked."""
+    if not isinstance(body, dict):
+        return {}
+    return {k: ("***" if k in SECRET_FIELDS and v else v) for k, v in body.items()}
+
 
 _RECORD = (
     "INSERT INTO audit_log (created_at, actor, action, target, details) "
