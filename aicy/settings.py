@@ -109,8 +109,10 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(
         12.0, gt=0, description="How long a console sign-in lasts (the session cookie's signed lifetime)."
     )
-    registration: Literal["off", "open"] = Field(
-        "off", description="Console self-registration: `off` (operators create accounts) or `open`."
+    registration: Literal["off", "open", "invite"] = Field(
+        "off",
+        description="Console self-registration: `off` (operators create accounts), `open`, or `invite` "
+        "(a top-up code is needed, and redeemed into the new account).",
     )
     login_failures: int = Field(
         10, ge=1, description="Failed console sign-ins allowed per client IP and per name in 10 minutes."

@@ -51,6 +51,12 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "expired": ("code_expired", "This code has expired and can no longer be redeemed."),
 }
 
+
+def refusal_error(refused: CodeRefused, param: str = "code") -> InvalidRequest:
+    code, message = _REFUSALS[refused.reason]
+    return InvalidRequest(message, param=param, code=code)
+
+
 BatchId = Annotated[str, Field(min_length=1), AfterValidator(stored_text(ID_LENGTH))]
 CodeText = Annotated[str, Field(min_length=1), AfterValidator(stored_text(200))]
 
@@ -234,8 +240,7 @@ class Redemptions:
             return await self.store.redeem(hash_code(canonical), account_id)
         except CodeRefused as refused:
             self.limiter.fail(subjects)
-            code, message = _REFUSALS[refused.reason]
-            raise InvalidRequest(message, param="code", code=code) from None
+            raise refusal_error(refused) from None
         except BalanceTooLarge:
             raise InvalidRequest(
                 "The code's value would take the balance above the largest balance aicy keeps.",

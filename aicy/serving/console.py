@@ -15,13 +15,16 @@ from typing import Any
 
 from aicy.accounting.failures import FailureLimiter
 from aicy.accounting.passwords import hash_password, password_problem, verify_password
+from aicy.domain.codes import canonical_code, hash_code
 from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol.validation import text_problem
 from aicy.serving.accounts_admin import NAME_LENGTH, AccountsAdmin
+from aicy.serving.codes import refusal_error
 from aicy.serving.services import Services
 from aicy.storage.billing import ledger_entries, usage_report
+from aicy.storage.codes import CodeRefused
 from aicy.storage.keys import AccountRecord, KeyRecord, KeyStore
-from aicy.storage.logins import Login, LoginStore
+from aicy.storage.logins import Login, LoginStore, NameTaken
 from aicy.storage.usage_query import LOG_COLUMNS, LogFilter, log_page, log_values
 
 LOGIN_WINDOW_SECONDS = 600
@@ -95,7 +98,18 @@ class Console:
         found = await self.logins.by_id(account_id)
         return found if found is not None and found.epoch == epoch and found.password_hash else None
 
-    async def register(self, name: str, email: str, password: str) -> Login:
+    async def register(
+        self,
+        name: str,
+        email: str,
+        password: str,
+        invite: str | None = None,
+        client_ip: str | None = None,
+        code_failures: FailureLimiter | None = None,
+    ) -> Login:
+        """A new account that is signed in at once. With ``invite`` (``AICY_REGISTRATION=invite``), a top-up
+        code is redeemed into it in the same transaction: a code that cannot be redeemed creates nothing,
+        and counts as a failed code attempt for the client's address."""
         name, email = name.strip(), email.strip().lower()
         problem = text_problem(name, NAME_LENGTH) or (None if name else "A name is required.")
         if problem:
@@ -105,12 +119,25 @@ class Console:
         problem = password_problem(password)
         if problem:
             raise InvalidRequest(problem, param="password")
-        if await self.services.keys.account(name) is not None or (email and await self.logins.find(email)):
-            raise InvalidRequest("That name or e-mail is taken.", param="name", code="account_exists")
-        account_id = await self.services.keys.ensure_account(name)
-        if email:
-            await self.logins.set_email(account_id, email)
-        await self.logins.set_password(account_id, await hash_password(password))
+        code_hash = None
+        subjects = [f"ip:{client_ip}"] if client_ip else []
+        if invite is not None:
+            if code_failures is not None:
+                code_failures.check(subjects, "invite codes")
+            canonical = canonical_code(invite)
+            code_hash = hash_code(canonical) if canonical else "-"  # "-" matches no code
+        try:
+            account_id = await self.logins.register(
+                name, email or None, await hash_password(password), code_hash
+            )
+        except NameTaken:
+            raise InvalidRequest(
+                "That name or e-mail is taken.", param="name", code="account_exists"
+            ) from None
+        except CodeRefused as refused:
+            if code_failures is not None:
+                code_failures.fail(subjects)
+            raise refusal_error(refused, "invite") from None
         found = await self.logins.by_id(account_id)
         assert found is not None
         return found

@@ -154,7 +154,8 @@ def _refusal(tx: Tx, code_hash: str, now: int) -> Refusal:
     return "expired" if row[5] is not None and int(row[5]) <= now else "not_found"
 
 
-def _redeem(tx: Tx, code_hash: str, account_id: str, now: int) -> Redeemed:
+def redeem_in(tx: Tx, code_hash: str, account_id: str, now: int) -> Redeemed:
+    """Redeem inside the caller's transaction (a refusal raises, rolling all of it back)."""
     claim = {"now": now, "account": account_id, "hash": code_hash}
     if tx.execute(_CLAIM, claim).rowcount != 1:
         raise CodeRefused(_refusal(tx, code_hash, now))
@@ -247,7 +248,7 @@ class TopupCodeStore:
         """Credit the code's value to the account, once: ``CodeRefused`` says why not, ``BalanceTooLarge``
         leaves the code unused."""
         now = int(time.time())
-        return await self.tx.run(lambda tx: _redeem(tx, code_hash, account_id, now), finish=True)
+        return await self.tx.run(lambda tx: redeem_in(tx, code_hash, account_id, now), finish=True)
 
     async def revoke_batch(self, batch_id: str, change: Change) -> int:
         """Revoke a batch's unused codes (expired ones included); how many. ``LookupError``: no such batch."""

@@ -218,3 +218,42 @@ def test_open_registration_signs_the_new_customer_in(strict_server: AicyProcess)
 
 def test_registration_is_closed_by_default(aicy: AicyProcess) -> None:
     assert httpx.get(f"{aicy.root_url}/console/register", timeout=30).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def invite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AicyProcess]:
+    server = AicyProcess(
+        Path(tmp_path_factory.mktemp("invite")),
+        extra_env={"AICY_ENGINE_ENABLED": "false", "AICY_REGISTRATION": "invite"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_invite_registration_redeems_the_code_or_creates_nothing(invite_server: AicyProcess) -> None:
+    printed = invite_server.cli("codes", "create", "--value", "2", "--count", "2").stdout
+    codes = re.findall(r"aicy-[0-9a-z-]+", printed)
+    assert len(codes) == 2
+
+    def register(browser: httpx.Client, name: str, invite: str) -> httpx.Response:
+        form = browser.get("/console/register")
+        assert 'name="invite"' in form.text
+        data = {"csrf": _csrf(form.text), "name": name, "password": PASSWORD, "invite": invite}
+        return browser.post("/console/register", data=data)
+
+    with _browser(invite_server) as browser:
+        assert register(browser, "invited", "").status_code == 400
+        assert register(browser, "invited", "aicy-00000-00000-00000-00000-00000").status_code == 400
+        made = register(browser, "invited", codes[0].replace("-", " "))  # typed loosely: still the code
+        assert made.status_code == 303, made.text
+        assert re.search(r'id="balance">\$2\.00<', browser.get("/console").text)
+    with _browser(invite_server) as other:
+        again = register(other, "second", codes[0])
+        assert again.status_code == 400 and "already" in again.text
+        assert register(other, "invited", codes[1]).status_code == 400  # the name is taken
+        assert (
+            register(other, "second", codes[1]).status_code == 303
+        )  # nothing was left behind by the refusals
+    accounts = invite_server.cli("accounts", "list").stdout
+    assert "invited" in accounts and "second" in accounts

@@ -98,7 +98,7 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
             csrf=token,
             error=error,
             name=name,
-            registration=services.settings.registration == "open",
+            registration=services.settings.registration != "off",
         )
         for value in new_cookies.values():
             sessions.set_form_cookie(response, value)
@@ -108,7 +108,8 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
     async def register_page(request: Request) -> Response:
         services, console, sessions = tools(request)
         lang, remember = choose(request)
-        if services.settings.registration != "open":
+        mode = services.settings.registration
+        if mode == "off":
             return render("message.html", lang, 404, message="Registration is closed.")
         new_cookies: dict[str, str] = {}
         token = sessions.form_token(request, new_cookies)
@@ -120,7 +121,12 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
             else:
                 try:
                     login = await console.register(
-                        form.get("name", ""), form.get("email", ""), form.get("password", "")
+                        form.get("name", ""),
+                        form.get("email", ""),
+                        form.get("password", ""),
+                        invite=form.get("invite", "") if mode == "invite" else None,
+                        client_ip=client_ip(request),
+                        code_failures=code_failures(request),
                     )
                 except AicyError as exc:
                     error, status = exc.message, exc.status
@@ -128,7 +134,8 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
                     response = redirect("/console")
                     sessions.start(response, login.account_id, login.epoch)
                     return response
-        response = render("register.html", lang, status, remember, csrf=token, error=error, form=form)
+        context = {"csrf": token, "error": error, "form": form, "invite": mode == "invite"}
+        response = render("register.html", lang, status, remember, **context)
         for value in new_cookies.values():
             sessions.set_form_cookie(response, value)
         return response
