@@ -147,6 +147,13 @@ class Console:
     async def account(self, account_id: str) -> AccountRecord:
         return await self.admin.account(account_id)
 
+    async def charges_by_day(self, account_id: str, days: int = 30) -> list[dict[str, Any]]:
+        """Requests and what they cost, per UTC day, newest first."""
+        until = int(time.time()) + 1
+        return await usage_report(
+            self.services.billing.engine, "day", account_id, until - days * 86_400, until
+        )
+
     async def ledger(self, account_id: str) -> list[dict[str, Any]]:
         return await ledger_entries(self.services.billing.engine, account_id, limit=200)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +70,37 @@ async def log_values(engine: AsyncEngine, account_id: str, column: str) -> list[
     query = select(field).where(usage_log.c.account_id == account_id).distinct().order_by(field).limit(500)
     async with engine.connect() as conn:
         return [str(v) for v in (await conn.execute(query)).scalars() if v is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLatency:
+    requests: int
+    latency_ms: float  # medians
+    ttft_ms: float | None
+
+
+async def channel_latencies(engine: AsyncEngine, since: int, most: int = 20_000) -> dict[str, ChannelLatency]:
+    """Each channel's median latency and time to first token over its latest requests since ``since``
+    (Unix seconds; at most ``most`` requests in all are read)."""
+    query = (
+        select(usage_log.c.channel, usage_log.c.latency_ms, usage_log.c.ttft_ms)
+        .where(usage_log.c.created_at >= since * 1000, usage_log.c.channel.is_not(None))
+        .order_by(usage_log.c.id.desc())
+        .limit(most)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    latencies: dict[str, list[int]] = {}
+    firsts: dict[str, list[int]] = {}
+    for channel, latency, ttft in rows:
+        latencies.setdefault(channel, []).append(latency)
+        if ttft is not None:
+            firsts.setdefault(channel, []).append(ttft)
+    return {
+        channel: ChannelLatency(
+            len(values),
+            statistics.median(values),
+            statistics.median(firsts[channel]) if channel in firsts else None,
+        )
+        for channel, values in latencies.items()
+    }

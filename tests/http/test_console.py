@@ -166,6 +166,8 @@ def test_usage_shows_the_log_charts_and_csv(aicy: AicyProcess, customer: tuple[s
         empty = browser.get("/console/usage", params={"model": "no-such-model"}).text
         assert "共 0 条" in empty or "0 requests" in empty
         assert browser.get("/console/usage", params={"days": "²"}).status_code == 400
+        overview = browser.get("/console").text
+        assert re.search(r'id="charges">.*<td class="num">1</td>', overview, re.DOTALL)
         exported = browser.get("/console/usage.csv", params={"days": "7"})
         assert exported.headers["content-type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(exported.text)))

@@ -73,8 +73,14 @@ def test_channels_are_tested_changed_and_audited(
     model = operator.model(f"op-{time.monotonic_ns()}")
     channel = f"op-chan-{time.monotonic_ns()}"
     operator.channel(channel, upstream.base_url, [model])
+    served = admin.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert served.status_code == 200, served.text
     page = browser.get("/operator").text
     assert f'id="channel-{channel}"' in page
+    row = page.split(f'id="channel-{channel}"')[1].split("</tr>")[0]
+    assert re.search(r"\d+ ms / \d+ ms \(1\)", row), row
     tested = browser.post(f"/operator/channels/{channel}", data={"csrf": _csrf(page), "action": "test"})
     assert tested.status_code == 200 and re.search(r'id="tested">test of [^:]+: ok', tested.text)
     saved = browser.post(

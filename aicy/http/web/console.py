@@ -154,7 +154,9 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
     ) -> Response:
         account = await console.account(login.account_id)
         ledger = await console.ledger(login.account_id)
-        return render("overview.html", lang, login=login, csrf=session.csrf, account=account, ledger=ledger)
+        daily = await console.charges_by_day(login.account_id)
+        context: dict[str, Any] = {"account": account, "ledger": ledger, "daily": daily}
+        return render("overview.html", lang, login=login, csrf=session.csrf, **context)
 
     @signed_in
     async def redeem(
@@ -174,7 +176,8 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
         status = context.pop("status", 200)
         account = await console.account(login.account_id)
         ledger = await console.ledger(login.account_id)
-        return render("overview.html", lang, status, account=account, ledger=ledger, **context)
+        daily = await console.charges_by_day(login.account_id)
+        return render("overview.html", lang, status, account=account, ledger=ledger, daily=daily, **context)
 
     @signed_in
     async def usage(
@@ -184,6 +187,9 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
         view = await console.usage(login.account_id, query)
         cost = bar_chart([(d["day"], d["cost"]) for d in view.daily], [money(d["cost"]) for d in view.daily])
         tokens = bar_chart([(d["day"], d["input_tokens"] + d["output_tokens"]) for d in view.daily])
+        per_model = bar_chart(
+            [(m["model"], m["cost"]) for m in view.by_model], [money(m["cost"]) for m in view.by_model]
+        )
         filters = {k: query[k] for k in ("days", "model", "key", "status") if query.get(k)}
 
         def page_link(number: int) -> str:
@@ -199,6 +205,7 @@ def console_routes(pages: Pages) -> list[BaseRoute]:
             query=query,
             cost_chart=cost,
             token_chart=tokens,
+            model_chart=per_model,
             page_link=page_link,
             csv_link="/console/usage.csv?" + urlencode(filters),
         )

@@ -32,6 +32,7 @@ from aicy.storage.audit import Change, audit_entries, record
 from aicy.storage.billing import GROUPS, usage_report
 from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import Login
+from aicy.storage.usage_query import channel_latencies
 
 
 def micro_units(value: str, param: str) -> int:
@@ -73,6 +74,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
             breaker = services.router.breaker(channel.name)
             channels.append((channel, breaker.state, breaker.last_error, breaker.failures))
         tested = getattr(request.state, "tested", None)
+        latency = await channel_latencies(services.billing.engine, int(time.time()) - 86_400)
         return render(
             "operator.html",
             lang,
@@ -81,6 +83,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
             backends=sorted(services.admission.snapshot().items()),
             channels=channels,
             tested=tested,
+            latency=latency,
         )
 
     async def live(
