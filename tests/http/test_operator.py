@@ -176,3 +176,27 @@ def test_keys_usage_and_live_pages_render(
     live = browser.get("/operator/live").text
     assert '<meta http-equiv="refresh" content="5">' in live.split("</head>")[0]
     assert "<td>embedded</td>" in live
+
+
+def test_accounts_are_created_with_a_console_password(
+    aicy: AicyProcess, ops: tuple[str, httpx.Client]
+) -> None:
+    operator_name, browser = ops
+    name = f"made-{time.monotonic_ns()}"
+    page = browser.get("/operator/accounts").text
+    short = browser.post(
+        "/operator/accounts", data={"csrf": _csrf(page), "name": f"{name}-x", "password": "short"}
+    )
+    assert short.status_code == 400
+    assert f"{name}-x" not in browser.get("/operator/accounts", params={"q": name}).text  # nothing was made
+    made = browser.post(
+        "/operator/accounts",
+        data={"csrf": _csrf(page), "name": name, "email": f"{name}@example.com", "password": PASSWORD},
+    )
+    assert made.status_code == 303 and made.headers["location"].startswith("/operator/accounts/acct_")
+    with _signed_in(aicy, f"{name}@example.com") as customer:
+        assert customer.get("/console").status_code == 200
+    audit = browser.get("/operator/audit").text
+    assert re.search(
+        rf"<td>console:{re.escape(operator_name)}</td><td>account.create</td><td>{name}</td>", audit
+    )

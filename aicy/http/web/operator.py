@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from aicy.accounting.money import AmountError, parse_usd
+from aicy.accounting.passwords import password_problem
 from aicy.errors import InvalidRequest, NotFound
 from aicy.http.web.charts import bar_chart
 from aicy.http.web.console import key_limits, key_state
@@ -27,11 +28,11 @@ from aicy.http.web.session import Session, Sessions
 from aicy.serving.accounts_admin import AccountsAdmin
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.codes import MAX_BATCH, CodesAdmin
-from aicy.serving.console import PERIODS, Console
+from aicy.serving.console import PERIODS, Console, set_login
 from aicy.storage.audit import Change, audit_entries, record
 from aicy.storage.billing import GROUPS, usage_report
 from aicy.storage.codes import TopupCodeStore
-from aicy.storage.logins import Login
+from aicy.storage.logins import Login, LoginStore
 from aicy.storage.usage_query import channel_latencies
 
 
@@ -143,6 +144,23 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
     async def accounts_page(
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
     ) -> Response:
+        if request.method == "POST":
+            form = request.state.form
+            services = console.services
+            problem = password_problem(form["password"]) if form.get("password") else None
+            if problem:  # checked before anything is made
+                raise InvalidRequest(problem, param="password")
+            created = await AccountsAdmin(services.keys, services.billing).create_account(
+                {"name": form.get("name", "").strip()}
+            )
+            if form.get("password"):
+                logins = LoginStore(services.keys.engine, services.keys.tx)
+                await set_login(
+                    services.keys, logins, created.id, form["password"], form.get("email") or None
+                )
+            details = {"email": form.get("email") or None, "console": bool(form.get("password"))}
+            await audit(console, login, "account.create", created.name, details)
+            return redirect(f"/operator/accounts/{created.id}")
         wanted = request.query_params.get("q", "").strip().lower()
         found = [
             a
@@ -280,7 +298,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
         Route("/operator/live", guard(live, operator=True), methods=["GET"]),
         Route("/operator/channels/{name}", guard(channel_change, operator=True), methods=["POST"]),
         Route("/operator/models", guard(models_page, operator=True), methods=["GET", "POST"]),
-        Route("/operator/accounts", guard(accounts_page, operator=True), methods=["GET"]),
+        Route("/operator/accounts", guard(accounts_page, operator=True), methods=["GET", "POST"]),
         Route("/operator/accounts/{account}", guard(account_page, operator=True), methods=["GET", "POST"]),
         Route("/operator/keys", guard(keys_page, operator=True), methods=["GET"]),
         Route("/operator/keys/{key_id}", guard(keys_page, operator=True), methods=["POST"]),
