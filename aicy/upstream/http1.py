@@ -491,6 +491,8 @@ class Response:
 
     The body is decoded as its ``content-encoding`` says (``headers`` still show it as sent)."""
 
+    __slots__ = ("_connection", "_decoder", "_done", "_pool", "headers", "status")
+
     def __init__(self, pool: Http1Client, connection: _Connection) -> None:
         self._pool = pool
         self._connection = connection
@@ -685,7 +687,7 @@ class Http1Client:
         pool = connection.endpoint.pool
         pool.idle.append(connection)
         if self._reaper is None:
-            self._reaper = connection.loop.call_at(now + self.limits.idle_seconds, self._reap)
+            self._reaper = connection.loop.call_at(now + self._idle_seconds, self._reap)
         if self._waiting:
             self._wake(pool)
 
