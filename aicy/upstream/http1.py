@@ -134,6 +134,7 @@ class Route:
     direct: bool = False
     tls: TlsOptions = field(default_factory=TlsOptions)
     accept_encoding: bool = True
+    # URL: (endpoint, request target)
     targets: dict[str, tuple[_Endpoint, str]] = field(default_factory=dict, repr=False)
 
 
@@ -645,8 +646,8 @@ class Http1Client:
         found = route.targets.get(url)
         if found is None:
             found = self._target(route, url)
-        endpoint, path = found
-        head = _head(method, endpoint.target + path, endpoint.prefix, headers or {}, len(body))
+        endpoint, target = found
+        head = _head(method, target, endpoint.prefix, headers or {}, len(body))
         deadline = asyncio.get_running_loop().time() + total_timeout if total_timeout else math.inf
         while True:
             connection = self._take_idle(endpoint.pool)
@@ -673,7 +674,8 @@ class Http1Client:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool()
-        found = (_Endpoint(origin, proxy, route, pool), path)
+        endpoint = _Endpoint(origin, proxy, route, pool)
+        found = (endpoint, endpoint.target + path)
         if len(route.targets) >= MAX_TARGETS:
             route.targets.clear()
         route.targets[url] = found
