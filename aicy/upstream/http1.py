@@ -3,7 +3,8 @@
 aiohttp's client cost ~0.2 ms of Python per request on these machines (a POST to a local server and its
 reply: 235–290 µs with aiohttp, 77 µs with a bare asyncio protocol), a fifth of all the time aicy added to a
 request. Upstream calls need little, and this gives only that, without losing the speed
-(``python -m aicybench.clients`` measures it against aiohttp):
+(``python -m aicybench.clients`` measures it against aiohttp: 0.3× its CPU time per call, 0.13× over a bare
+protocol's; bench/NOTES.md, issue 16):
 
 - keep-alive connections per origin and route (TLS included), one request at a time per connection; at most
   ``max_connections_per_origin`` to one origin and ``max_connections`` in all (a request waits for a free one
