@@ -320,6 +320,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_timer()  # a timer left armed for the next exchange would hold a dead connection
         self._stop_write_timer()
         self._uncount()
         if self.head is not None and not self.complete:
