@@ -3,7 +3,8 @@
 aiohttp's client cost ~0.2 ms of Python per request on these machines (a POST to a local server and its
 reply: 235–290 µs with aiohttp, 77 µs with a bare asyncio protocol), a fifth of all the time aicy added to a
 request. Upstream calls need little, and this gives only that, without losing the speed
-(``python -m aicybench.clients`` measures it against aiohttp):
+(``python -m aicybench.clients`` measures it against aiohttp: 0.3× its CPU time per call, 0.13× over a bare
+protocol's; bench/NOTES.md, issue 16):
 
 - keep-alive connections per origin and route (TLS included), one request at a time per connection; at most
   ``max_connections_per_origin`` to one origin and ``max_connections`` in all (a request waits for a free one
@@ -31,7 +32,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -134,6 +135,7 @@ class Route:
     direct: bool = False
     tls: TlsOptions = field(default_factory=TlsOptions)
     accept_encoding: bool = True
+    # URL: (endpoint, request target)
     targets: dict[str, tuple[_Endpoint, str]] = field(default_factory=dict, repr=False)
 
 
@@ -167,15 +169,21 @@ def split_url(url: str) -> tuple[Origin, str]:
 
 
 def _head(method: str, target: str, prefix: str, headers: Mapping[str, str], length: int) -> bytes:
-    parts = [method, " ", target, " HTTP/1.1\r\n", prefix]
+    lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    # each line ends with the only CR and LF it may have: more of either, or a NUL, is a header to refuse
+    if lines.count("\n") != len(headers) or lines.count("\r") != len(headers) or "\0" in lines:
+        _refuse(headers)
     if method != "GET" or length:
-        parts.append(f"content-length: {length}\r\n")
+        prefix = f"{prefix}content-length: {length}\r\n"
+    return f"{method} {target} HTTP/1.1\r\n{prefix}{lines}\r\n".encode("latin-1")
+
+
+def _refuse(headers: Mapping[str, str]) -> NoReturn:
+    """ValueError naming the first header that cannot be sent (a line break or a NUL in it)."""
     for name, value in headers.items():
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value or "\0" in value:
-            raise ValueError(f"header {name!r} has a line break")
-        parts.append(f"{name}: {value}\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("latin-1")
+        if any(c in name or c in value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} has a line break or a NUL")
+    raise ValueError("a header has a line break or a NUL")
 
 
 def request_head(method: str, path: str, origin: Origin, headers: Mapping[str, str], length: int) -> bytes:
@@ -249,7 +257,8 @@ class _Connection(asyncio.Protocol):
         self.last_read = 0.0
         self.read_timeout = 0.0
         self.deadline = math.inf
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the read and total timeouts' timer
+        self.timer_due = math.inf
         self.write_timeout = 0.0
         self.write_left = 0
         self.write_timer: asyncio.TimerHandle | None = None
@@ -259,21 +268,26 @@ class _Connection(asyncio.Protocol):
         self, head: bytes, body: bytes, read_timeout: float, write_timeout: float, deadline: float
     ) -> asyncio.Future[None]:
         """Send a request; the returned future is done when the reply's head has arrived."""
-        assert self.transport is not None
-        self.head = self.loop.create_future()
-        self.status, self.headers, self.complete, self.error = 0, {}, False, None
-        self.answered, self.until_close, self.interim = False, False, False
-        self.chunks.clear()
-        self.buffered = 0
-        self.exchanges += 1
-        self.read_timeout = read_timeout
-        self.deadline = deadline
-        self.last_read = now = self.loop.time()
-        if self.closed:  # dropped by the upstream after it was taken from the pool
-            self.head.set_exception(ClosedEarly("the upstream closed the connection before the request"))
-            return self.head
-        self.timer = self.loop.call_at(min(now + read_timeout, deadline), self._check_timeout)
         transport = self.transport
+        assert transport is not None
+        loop = self.loop
+        self.head = future = loop.create_future()
+        self.status, self.headers, self.complete, self.error = 0, {}, False, None
+        self.answered = self.until_close = self.interim = False
+        if self.chunks:  # never after a reply read to its end
+            self.chunks.clear()
+            self.buffered = 0
+        self.exchanges += 1
+        self.read_timeout, self.deadline = read_timeout, deadline
+        self.last_read = now = loop.time()
+        if self.closed:  # dropped by the upstream after it was taken from the pool
+            future.set_exception(ClosedEarly("the upstream closed the connection before the request"))
+            return future
+        due = now + read_timeout if now + read_timeout < deadline else deadline
+        if due < self.timer_due:  # else the timer an earlier exchange left fires first and re-arms itself
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer, self.timer_due = loop.call_at(due, self._check_timeout), due
         if len(body) > LARGE_BODY:
             transport.writelines((head, body))
         else:
@@ -281,8 +295,8 @@ class _Connection(asyncio.Protocol):
         left = transport.get_write_buffer_size()
         if left:  # the upstream is not taking it as fast as we send: it must keep taking some
             self.write_timeout, self.write_left = write_timeout, left
-            self.write_timer = self.loop.call_at(min(now + write_timeout, deadline), self._check_write)
-        return self.head
+            self.write_timer = loop.call_at(min(now + write_timeout, deadline), self._check_write)
+        return future
 
     # asyncio.Protocol
 
@@ -306,6 +320,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_timer()  # a timer left armed for the next exchange would hold a dead connection
         self._stop_write_timer()
         self._uncount()
         if self.head is not None and not self.complete:
@@ -319,8 +334,11 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+        headers = self.headers
+        if key in headers:
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}"
+        else:
+            headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -333,10 +351,13 @@ class _Connection(asyncio.Protocol):
             self.interim = True  # 100 Continue, 103 Early Hints: the real reply follows
             return
         self.status = status
-        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        self.until_close = not chunked and "content-length" not in self.headers
-        if self.head is not None and not self.head.done():
-            self.head.set_result(None)
+        headers = self.headers
+        self.until_close = (
+            "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "").lower()
+        )
+        head = self.head
+        if head is not None and not head.done():
+            head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -344,7 +365,8 @@ class _Connection(asyncio.Protocol):
         if self.buffered > MAX_BUFFERED and not self.paused and self.transport is not None:
             self.transport.pause_reading()
             self.paused = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
 
     def on_message_complete(self) -> None:
         if self.interim:
@@ -356,10 +378,13 @@ class _Connection(asyncio.Protocol):
     # the exchange's state
 
     def _finish(self) -> None:
+        """The reply ended. The read timer stays armed for the next exchange (it finds nothing to do if it
+        fires first): one timer per connection for a read timeout's worth of exchanges, not one each."""
         self.complete = True
-        self._stop_timer()
-        self._stop_write_timer()
-        self._wake()
+        if self.write_timer is not None:
+            self._stop_write_timer()
+        if self.waiter is not None:
+            self._wake()
 
     def _fail(self, error: TransportError) -> None:
         if self.error is None:
@@ -377,7 +402,7 @@ class _Connection(asyncio.Protocol):
     def _stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
+            self.timer, self.timer_due = None, math.inf
 
     def _stop_write_timer(self) -> None:
         if self.write_timer is not None:
@@ -385,9 +410,10 @@ class _Connection(asyncio.Protocol):
             self.write_timer = None
 
     def _check_timeout(self) -> None:
-        """Runs once per ``read_timeout`` at most: data arriving only moves ``last_read``."""
-        self.timer = None
-        if self.complete or self.closed or self.error is not None:
+        """Runs once per ``read_timeout`` at most: data arriving only moves ``last_read``. Between
+        exchanges (the reply complete, or none sent yet) it stops: the next exchange arms it again."""
+        self.timer, self.timer_due = None, math.inf
+        if self.head is None or self.complete or self.closed or self.error is not None:
             return
         now = self.loop.time()
         if now >= self.deadline:
@@ -398,7 +424,7 @@ class _Connection(asyncio.Protocol):
             self.last_read = now
         if now - self.last_read < self.read_timeout:
             due = min(self.last_read + self.read_timeout, self.deadline)
-            self.timer = self.loop.call_at(due, self._check_timeout)
+            self.timer, self.timer_due = self.loop.call_at(due, self._check_timeout), due
             return
         self._fail(ReadTimeout(f"the upstream sent nothing for {self.read_timeout:g} s"))
         self.close()
@@ -426,6 +452,14 @@ class _Connection(asyncio.Protocol):
             self.paused = False
             self.transport.resume_reading()
         return data
+
+    async def wait(self) -> None:
+        """Until more of the body arrives, or the reply ends or fails."""
+        self.waiter = self.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
     async def more(self) -> bool:
         """Wait until some of the body is buffered; False once it has all been taken."""
@@ -460,6 +494,8 @@ class Response:
 
     The body is decoded as its ``content-encoding`` says (``headers`` still show it as sent)."""
 
+    __slots__ = ("_connection", "_decoder", "_done", "_pool", "headers", "status")
+
     def __init__(self, pool: Http1Client, connection: _Connection) -> None:
         self._pool = pool
         self._connection = connection
@@ -489,16 +525,23 @@ class Response:
                 if declared is not None and declared > limit:
                     self.close()
                     raise BodyTooLarge(f"the reply's body is {declared} bytes, over {limit}")
+            chunks = connection.chunks  # one deque for the connection's life
             parts = []
             size = 0
-            while await connection.more():
-                data = connection.take()
-                size += len(data)
-                if limit is not None and size > limit:
-                    self.close()
-                    raise BodyTooLarge(f"the reply's body is over {limit} bytes")
-                parts.append(data)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+            while True:  # connection.more() inlined: most replies are whole by now
+                if chunks:
+                    data = connection.take()
+                    size += len(data)
+                    if limit is not None and size > limit:
+                        self.close()
+                        raise BodyTooLarge(f"the reply's body is over {limit} bytes")
+                    parts.append(data)
+                elif connection.error is not None:
+                    raise connection.error
+                elif connection.complete:
+                    return parts[0] if len(parts) == 1 else b"".join(parts)
+                else:
+                    await connection.wait()
         body, cut = await self.read_capped(limit)
         if cut:
             raise BodyTooLarge(f"the reply's body is over {limit} bytes")
@@ -574,6 +617,7 @@ class Http1Client:
         resolver: Resolver | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self._idle_seconds = self.limits.idle_seconds
         self._env = proxies or EnvProxies()
         self._resolver = resolver or Resolver(self.limits.dns_ttl_seconds)
         self._default_route = Route()
@@ -604,10 +648,9 @@ class Http1Client:
         found = route.targets.get(url)
         if found is None:
             found = self._target(route, url)
-        endpoint, path = found
-        head = _head(method, endpoint.target + path, endpoint.prefix, headers or {}, len(body))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + total_timeout if total_timeout else math.inf
+        endpoint, target = found
+        head = _head(method, target, endpoint.prefix, headers or {}, len(body))
+        deadline = asyncio.get_running_loop().time() + total_timeout if total_timeout else math.inf
         while True:
             connection = self._take_idle(endpoint.pool)
             if connection is None:
@@ -633,7 +676,8 @@ class Http1Client:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool()
-        found = (_Endpoint(origin, proxy, route, pool), path)
+        endpoint = _Endpoint(origin, proxy, route, pool)
+        found = (endpoint, endpoint.target + path)
         if len(route.targets) >= MAX_TARGETS:
             route.targets.clear()
         route.targets[url] = found
@@ -647,7 +691,7 @@ class Http1Client:
         pool = connection.endpoint.pool
         pool.idle.append(connection)
         if self._reaper is None:
-            self._reaper = connection.loop.call_at(now + self.limits.idle_seconds, self._reap)
+            self._reaper = connection.loop.call_at(now + self._idle_seconds, self._reap)
         if self._waiting:
             self._wake(pool)
 
@@ -655,10 +699,7 @@ class Http1Client:
         idle = pool.idle
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have been dropped
-            if (
-                not connection.closed
-                and connection.loop.time() - connection.idle_since < self.limits.idle_seconds
-            ):
+            if not connection.closed and connection.loop.time() - connection.idle_since < self._idle_seconds:
                 return connection
             connection.close()
         return None

@@ -26,6 +26,7 @@ from aicy.upstream.http1 import (
     BodyTooLarge,
     Http1Client,
     Limits,
+    ReadTimeout,
     TotalTimeout,
     TransportError,
     UnreadableBody,
@@ -318,6 +319,60 @@ def test_a_trickle_that_keeps_the_read_timeout_away_hits_the_total_timeout() -> 
         return time.monotonic() - started
 
     assert 0.5 < serve(handler, work) < 2
+
+
+def _answering(count: int, connections: list[int]) -> Handler:
+    """Answer the first ``count`` requests of each connection, then read and say nothing."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        for _ in range(count):
+            await read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+        await read_request(reader)
+        await asyncio.sleep(30)
+
+    return handler
+
+
+@pytest.mark.parametrize("timeout", ["read", "total"])
+def test_a_kept_connection_times_out_by_its_new_exchange_not_the_last_one(timeout: str) -> None:
+    """The timer an exchange leaves armed (a read timeout of 600 s) must not stand for a later exchange on
+    the same connection that allows less."""
+    connections: list[int] = []
+
+    async def work(url: str, client: Http1Client) -> float:
+        reply = await client.request("POST", url, b"{}", read_timeout=600, total_timeout=3600)
+        assert await reply.read() == b"ok"
+        reply.release()
+        started = time.monotonic()
+        short = {"read_timeout": 0.3} if timeout == "read" else {"read_timeout": 600, "total_timeout": 0.3}
+        with pytest.raises(ReadTimeout if timeout == "read" else TotalTimeout):
+            await client.request("POST", url, b"{}", **short)  # type: ignore[arg-type]
+        return time.monotonic() - started
+
+    assert serve(_answering(1, connections), work) < 20
+    assert len(connections) == 1  # the second exchange went out on the kept connection
+
+
+def test_a_read_timer_that_fires_between_exchanges_leaves_the_connection_alone() -> None:
+    connections: list[int] = []
+
+    async def work(url: str, client: Http1Client) -> tuple[bytes, bytes]:
+        first = await client.request("POST", url, b"{}", read_timeout=0.2)
+        body = await first.read()
+        first.release()
+        await asyncio.sleep(0.6)  # the first exchange's timer comes due while the connection is idle
+        second = await client.request("POST", url, b"{}", read_timeout=0.2)
+        again = await second.read()
+        second.release()
+        with pytest.raises(ReadTimeout):  # and the timer armed again still times the next exchange out
+            await client.request("POST", url, b"{}", read_timeout=0.2)
+        return body, again
+
+    assert serve(_answering(2, connections), work) == (b"ok", b"ok")
+    assert len(connections) == 1
 
 
 def _slow_ok(delay: float, open_now: list[int], most: list[int]) -> Handler:
