@@ -4,7 +4,7 @@ Each step admits waiting jobs into free sequence slots, then does one of two thi
 sampled token of every generating sequence in one batch, or read the next chunk (``prompt_chunk`` tokens,
 32 by default) of one prompt, the one with the fewest tokens left to read (a new short request is not
 stuck behind a long prompt; ties go to the older job). While there is work of both kinds, a time share
-(``aicy.engine.share``) alternates them: prompt chunks may take 0.8 s for each second of decoding, so a
+(``aicy.engine.share``) alternates them: prompt chunks may take 0.6 s for each second of decoding, so a
 long prompt never stalls the generating sequences, and a running stream keeps over half its speed. Every
 sequence whose logits came out samples its next token with its own sampler chain; its text goes to its
 job's event loop at once (with the token's log-probabilities, computed from the raw logits, for a job that
@@ -86,6 +86,7 @@ class Scheduler:
         self._vocab = vocab
         self._chunk = prompt_chunk
         self._share = TimeShare()
+        self._since: float | None = None  # when the last step ended, while the thread is busy
         self._stats = stats
         self._context = SequenceContext(model, shape)
         self.n_ctx_seq = self._context.n_ctx_seq
@@ -140,6 +141,7 @@ class Scheduler:
     def _wait_for_work(self) -> bool:
         with self._lock:
             while not self._closing and not self._inbox and not self._running():
+                self._since = None
                 self._lock.wait()
             return not self._closing
 
@@ -189,7 +191,8 @@ class Scheduler:
                 self._finish(seq, "stop")
 
     def _step(self) -> None:
-        """Read one prompt chunk or decode every generating sequence, as the time share says."""
+        """Read one prompt chunk or decode every generating sequence, as the time share says. A step is
+        charged from the end of the one before, so what the thread does between steps counts too."""
         running = self._running()
         tokens = [
             (seq, Feed(seq.seq_id, seq.pos, (token,), logits=True))
@@ -199,13 +202,15 @@ class Scheduler:
         reading = [seq for seq in running if seq.pos < len(seq.job.prompt)]
         if not (tokens and reading):
             self._share.reset()
-        started = time.perf_counter()
+        started = self._since if self._since is not None else time.perf_counter()
         if reading and (not tokens or self._share.prompt_turn()):
             self._read_chunk(min(reading, key=lambda r: (len(r.job.prompt) - r.pos, r.order)))
-            self._share.read(time.perf_counter() - started)
+            self._since = time.perf_counter()
+            self._share.read(self._since - started)
         elif tokens:
             self._decode(tokens)
-            self._share.decoded(time.perf_counter() - started)
+            self._since = time.perf_counter()
+            self._share.decoded(self._since - started)
 
     def _read_chunk(self, seq: Running) -> None:
         """The next chunk of ``seq``'s prompt: reading began at ``job.cached`` and every chunk but the last
