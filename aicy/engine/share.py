@@ -4,8 +4,7 @@ Reading a prompt chunk and decoding the generating sequences are separate ``llam
 ``aicy.engine.scheduler``), so the two share the cores in turns. A long prompt read in one go would stall
 every generating sequence; decoding first would starve the prompt. The balance below is time: prompt
 chunks may use ``weight`` seconds for each second spent decoding, each step timed from the end of the one
-before (a chunk at
-a long position costs several times one at the start, so counting tokens would not do).
+before (a chunk at a long position costs several times one at the start, so counting tokens would not do).
 
 With ``weight`` 0.6 a stream keeps about 1 / 1.6 of its tokens/s while a long prompt is read (a step of
 its own, then 0.6 of that for prompts), and the prompt progresses at 0.6 / 1.6 of its speed alone for as
