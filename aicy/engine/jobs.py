@@ -38,6 +38,7 @@ class EngineStats:
     active_jobs: int = 0
     finished_jobs: int = 0
     generated_tokens: int = 0
+    prompt_chunks: int = 0  # prompt chunks read (each one ``llama_decode`` call of its own)
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from aicy.engine.jobs import EngineFinish, EngineJob, EngineResult, EngineStats,
 from aicy.engine.logprobs import MAX_TOP_LOGPROBS, ScoredText
 from aicy.engine.output import Item, Outlet
 from aicy.engine.sampling import grammar_sampler
-from aicy.engine.scheduler import Scheduler
+from aicy.engine.scheduler import PROMPT_CHUNK, Scheduler
 from aicy.engine.template import ChatTemplate
 from aicy.engine.vocab import Vocabulary
 
@@ -40,7 +40,7 @@ __all__ = [
 _GRAMMAR_CACHE_SIZE = 64
 
 
-def _load_model(model_path: Path) -> LlamaModel:
+def load_model(model_path: Path) -> LlamaModel:
     """Load as ``llama_cpp.Llama`` does by default: memory-mapped, CPU only, llama.cpp's logs off."""
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # what ``Llama(verbose=False)`` does
     llama_cpp.llama_backend_init()
@@ -53,7 +53,8 @@ def _load_model(model_path: Path) -> LlamaModel:
 class LlamaEngine:
     """``n_ctx`` is the context of one request; the engine runs up to ``n_seq_max`` requests at once, each in
     a KV stream of ``n_ctx`` tokens (memory grows with both), and queues the rest in arrival order. With
-    ``prefix_cache`` a prompt that starts as an earlier one did (in any slot) reads only what is new."""
+    ``prefix_cache`` a prompt that starts as an earlier one did (in any slot) reads only what is new. Prompts
+    are read ``prompt_chunk`` tokens at a time, taking turns with the generating requests."""
 
     def __init__(
         self,
@@ -64,13 +65,14 @@ class LlamaEngine:
         n_seq_max: int = 1,
         n_batch: int = 512,
         prefix_cache: bool = True,
+        prompt_chunk: int = PROMPT_CHUNK,
     ) -> None:
         if not 1 <= n_seq_max <= n_batch:
             raise ValueError(f"n_seq_max must be between 1 and n_batch ({n_batch})")
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_seq_max = n_seq_max
-        self._model = _load_model(model_path)
+        self._model = load_model(model_path)
         try:
             self.vocab = Vocabulary(self._model)
             self.template = ChatTemplate(
@@ -81,7 +83,14 @@ class LlamaEngine:
             self.stats = EngineStats()
             self._grammars: dict[str, None] = {}  # texts llama.cpp parsed, oldest first
             shape = ContextShape(n_ctx_seq=n_ctx, n_seq_max=n_seq_max, n_batch=n_batch, n_threads=n_threads)
-            self._scheduler = Scheduler(self._model, self.vocab, shape, self.stats, prefix_cache=prefix_cache)
+            self._scheduler = Scheduler(
+                self._model,
+                self.vocab,
+                shape,
+                self.stats,
+                prefix_cache=prefix_cache,
+                prompt_chunk=prompt_chunk,
+            )
         except BaseException:
             self._model.close()  # type: ignore[no-untyped-call]
             raise

@@ -142,6 +142,34 @@ def engine_table(engine: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def prefill_table(figures: dict[str, Any]) -> str:
+    """Issue 13's three criteria: the running stream keeps ≥ 0.5× its tokens/s, the short request's first
+    token comes in < 2 s, the long prompt's prefill grows by ≤ 1.2×."""
+    if "skipped" in figures:
+        return f"Prefill figures skipped: {figures['skipped']}"
+    rows = (
+        ("Long prompt prefill (time to first token)", "prefill_alone_s", "prefill_with_stream_s", "s"),
+        (
+            "Running stream tokens/s",
+            "stream_alone_tokens_per_s",
+            "stream_during_prefill_tokens_per_s",
+            "tok/s",
+        ),
+        ("Short request time to first token", "short_ttft_alone_s", "short_ttft_during_prefill_s", "s"),
+    )
+    lines = ["| Figure | unit | alone | during the long prefill | ratio |", "|---|---|---:|---:|---:|"]
+    for label, alone_key, during_key, unit in rows:
+        a, d = figures.get(alone_key), figures.get(during_key)
+        lines.append(f"| {label} | {unit} | {_fmt(a, unit)} | {_fmt(d, unit)} | {_fmt_ratio(ratio(d, a))} |")
+    lines.append(
+        f"\nLong prompt {figures.get('long_prompt_tokens')} tokens. Targets: stream kept ≥ 0.50× "
+        f"({_fmt_ratio(figures.get('stream_kept'))}),"
+        " short time to first token < 2 s, prefill growth ≤ 1.20× "
+        f"({_fmt_ratio(figures.get('prefill_growth'))}; the stream runs for the whole prefill)."
+    )
+    return "\n".join(lines)
+
+
 def write_json(results: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

@@ -1,7 +1,8 @@
 """``python -m aicybench``: the whole benchmark in one run, about eight minutes on two cores.
 
 Order: start the mock; direct; aicy relaying (skipped until aicy has channels); LiteLLM; then aicy's
-embedded engine against raw llama-cpp-python. Writes ``latest.json``, ``latest.md`` and the plot.
+embedded engine against raw llama-cpp-python; then a long prompt against a running stream (prefill).
+Writes ``latest.json``, ``latest.md`` and the plot.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from aicybench import engine, overhead, report, targets
+from aicybench import engine, overhead, prefill, report, targets
 from aicybench.capacity import CapacityPlan
 from aicybench.procs import Unavailable
 from aicybench.wrk import require_wrk
@@ -29,7 +30,7 @@ BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
 Launcher = Callable[[targets.Tools, str], AbstractContextManager[targets.Target]]
 GATEWAYS: dict[str, Launcher] = {"aicy": targets.aicy_gateway, "litellm": targets.litellm_gateway}
-SECTIONS = ("direct", "aicy", "litellm", "engine")
+SECTIONS = ("direct", "aicy", "litellm", "engine", "prefill")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,10 +57,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _plans(args: argparse.Namespace) -> tuple[overhead.OverheadPlan, engine.EnginePlan]:
+def _plans(
+    args: argparse.Namespace,
+) -> tuple[overhead.OverheadPlan, engine.EnginePlan, prefill.PrefillPlan]:
     cap = CapacityPlan(slo_p99_ms=args.slo_p99_ms, delay_ms=args.capacity_delay_ms)
     over = overhead.OverheadPlan(chunk_gap_ms=args.chunk_gap_ms, capacity=cap)
     eng = engine.EnginePlan()
+    long = prefill.PrefillPlan()
     if args.quick:
         cap = dataclasses.replace(
             cap,
@@ -71,7 +75,8 @@ def _plans(args: argparse.Namespace) -> tuple[overhead.OverheadPlan, engine.Engi
         )
         over = dataclasses.replace(over, rounds=1, latency_seconds=2, streams_per_round=10, capacity=cap)
         eng = dataclasses.replace(eng, max_tokens=48, single_repeats=2, concurrent_rounds=1)
-    return over, eng
+        long = dataclasses.replace(long, long_items=250, rounds=1, short_delay_s=1.0)
+    return over, eng, long
 
 
 def _version(python: Path, package: str) -> str | None:
@@ -162,10 +167,20 @@ def _engine(tools: targets.Tools, plan: engine.EnginePlan) -> dict[str, Any]:
             raise
 
 
+def _prefill(tools: targets.Tools, plan: prefill.PrefillPlan) -> dict[str, Any]:
+    print("[prefill] a long prompt against a running stream and a short request")
+    with targets.aicy_engine(tools) as target:
+        try:
+            return {"plan": dataclasses.asdict(plan), **prefill.measure(target, plan)}
+        except Exception:
+            target.check_alive()
+            raise
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     wanted = set(args.only.split(","))
-    over_plan, engine_plan = _plans(args)
+    over_plan, engine_plan, prefill_plan = _plans(args)
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     _quiet_machine(args.wait_idle)
@@ -178,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             results["paths"][name] = measured
         if "engine" in wanted:
             results["engine"] = _guarded("engine", lambda: _engine(tools, engine_plan))
+        if "prefill" in wanted:
+            results["prefill"] = _guarded("prefill", lambda: _prefill(tools, prefill_plan))
     results["meta"]["duration_s"] = round(time.monotonic() - began, 1)
     _write(results, args, over_plan)
 
@@ -195,6 +212,8 @@ def _write(results: dict[str, Any], args: argparse.Namespace, plan: overhead.Ove
             parts.append(f"Plot: {args.out / 'latency_vs_load.png'}")
     if "engine" in results:
         parts += ["## Embedded engine (medians)", report.engine_table(results["engine"])]
+    if "prefill" in results:
+        parts += ["## A long prompt against the others (medians)", report.prefill_table(results["prefill"])]
     text = "\n\n".join(parts) + "\n"
     (args.out / "latest.md").write_text(text)
     print("\n" + text)
