@@ -1,16 +1,18 @@
-"""A deterministic upstream for Codex CLI runs (tests/test_codex_cli.py) and Codex replays: it plays the model's
-part of one coding-agent task, in Chat Completions and in the Responses API, and records what it was sent.
+"""A deterministic upstream for Codex CLI runs (tests/test_codex_cli.py) and Codex replays: it plays the
+model's part of one coding-agent task, in Chat Completions and in the Responses API, and records what it was
+sent.
 
 Chat Completions: when the last message is a tool result, the reply is FINAL_TEXT; otherwise it is a call to
 ``exec_command`` with EXEC_ARGUMENTS, plus a call to ``apply_patch`` with ``{"input": PATCH}`` when a tool of
 that name is offered (aicy offers Codex's free-form ``custom`` tools to a Chat backend as a function with one
-string argument ``input``).
+string argument ``input``), plus a call to ``wait_agent`` with WAIT_ARGUMENTS when that is offered (a function
+of Codex's ``multi_agent_v1`` namespace, flattened by aicy).
 
 Responses API: when the input holds a tool output, the reply is a message with FINAL_TEXT; otherwise a
 reasoning item with ``encrypted_content``, a ``function_call`` to ``exec_command`` and a ``custom_tool_call``
 to ``apply_patch`` (what a Responses backend that runs Codex's tools itself answers).
 
-Both stream or not as asked, with usage.
+Both stream or not as asked, with usage; a Responses reply echoes the request's ``tools`` as OpenAI does.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.fakes.threaded import ThreadedApp
 FINAL_TEXT = "The command printed aicy-codex-ok; all done."
 EXEC_ARGUMENTS = json.dumps({"cmd": "echo aicy-codex-ok"})
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from aicy\n*** End Patch\n"
+WAIT_ARGUMENTS = json.dumps({"targets": ["agent-1"], "timeout_ms": 1000})
 ENCRYPTED = "gAAAAB-fake-opaque-reasoning"
 CHAT_USAGE = {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37}
 RESPONSES_USAGE = {
@@ -59,6 +62,8 @@ def chat_calls(body: dict[str, Any]) -> list[tuple[str, str, str]]:
     calls = [("call_exec", "exec_command", EXEC_ARGUMENTS)]
     if "apply_patch" in offered_names(body):
         calls.append(("call_patch", "apply_patch", json.dumps({"input": PATCH})))
+    if "wait_agent" in offered_names(body):
+        calls.append(("call_wait", "wait_agent", WAIT_ARGUMENTS))
     return calls
 
 
@@ -80,7 +85,12 @@ def _chat_chunks(model: str, calls: list[tuple[str, str, str]]) -> Iterator[dict
             yield _chunk(model, {"content": piece})
         yield _chunk(model, {}, "stop")
     for index, (call_id, name, arguments) in enumerate(calls):
-        start = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        start = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
         yield _chunk(model, {"tool_calls": [start]})
         half = len(arguments) // 2
         for piece in (arguments[:half], arguments[half:]):
@@ -122,7 +132,15 @@ def responses_items(body: dict[str, Any]) -> list[dict[str, Any]]:
     done = isinstance(items, list) and any(i.get("type") in OUTPUT_TYPES for i in items)
     if done:
         text = {"type": "output_text", "text": FINAL_TEXT, "annotations": []}
-        return [{"id": "msg_fake1", "type": "message", "role": "assistant", "status": "completed", "content": [text]}]
+        return [
+            {
+                "id": "msg_fake1",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [text],
+            }
+        ]
     return [
         {
             "id": "rs_fake1",
@@ -149,7 +167,9 @@ def responses_items(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _response(model: str, status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
+def _response(
+    model: str, status: str, output: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": "resp_fakecodex",
         "object": "response",
@@ -158,7 +178,7 @@ def _response(model: str, status: str, output: list[dict[str, Any]]) -> dict[str
         "status": status,
         "output": output,
         "usage": RESPONSES_USAGE if status == "completed" else None,
-        "tools": [],
+        "tools": tools,
         "tool_choice": "auto",
         "parallel_tool_calls": True,
     }
@@ -183,29 +203,38 @@ def _item_events(index: int, item: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield {"type": "response.custom_tool_call_input.done", **where, "input": item["input"]}
     elif kind == "message":
         part = item["content"][0]
-        yield {"type": "response.content_part.added", **where, "content_index": 0, "part": {**part, "text": ""}}
+        yield {
+            "type": "response.content_part.added",
+            **where,
+            "content_index": 0,
+            "part": {**part, "text": ""},
+        }
         yield {"type": "response.output_text.delta", **where, "content_index": 0, "delta": part["text"]}
         yield {"type": "response.output_text.done", **where, "content_index": 0, "text": part["text"]}
         yield {"type": "response.content_part.done", **where, "content_index": 0, "part": part}
     yield {"type": "response.output_item.done", "output_index": index, "item": item}
 
 
-def responses_events(model: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    started = _response(model, "in_progress", [])
+def responses_events(
+    model: str, items: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    started = _response(model, "in_progress", [], tools)
     events = [
         {"type": "response.created", "response": started},
         {"type": "response.in_progress", "response": started},
     ]
     for index, item in enumerate(items):
         events += _item_events(index, item)
-    events.append({"type": "response.completed", "response": _response(model, "completed", items)})
+    events.append({"type": "response.completed", "response": _response(model, "completed", items, tools)})
     for number, event in enumerate(events):
         event["sequence_number"] = number
     return events
 
 
-async def _responses_stream(model: str, items: list[dict[str, Any]]) -> AsyncIterator[bytes]:
-    for event in responses_events(model, items):
+async def _responses_stream(
+    model: str, items: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    for event in responses_events(model, items, tools):
         yield _sse(event, event["type"])
 
 
@@ -221,10 +250,10 @@ def build_app(requests: list[dict[str, Any]]) -> Starlette:
     async def responses(request: Request) -> Response:
         body = await request.json()
         requests.append({"api": "responses", "body": body, "headers": dict(request.headers)})
-        model, items = str(body.get("model")), responses_items(body)
+        model, items, tools = str(body.get("model")), responses_items(body), body.get("tools") or []
         if body.get("stream"):
-            return StreamingResponse(_responses_stream(model, items), media_type="text/event-stream")
-        return JSONResponse(_response(model, "completed", items))
+            return StreamingResponse(_responses_stream(model, items, tools), media_type="text/event-stream")
+        return JSONResponse(_response(model, "completed", items, tools))
 
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "codex", "object": "model", "created": 1}]})
