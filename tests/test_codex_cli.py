@@ -108,7 +108,8 @@ def test_codex_exec_through_aicy(
     turns = upstream.requests[before:]
     assert [t["api"] for t in turns] == [wire_api, wire_api]
     first, second = turns[0]["body"], turns[1]["body"]
-    rows = codex_rows(admin)[: len(codex_rows(admin)) - rows_before]
+    everything = codex_rows(admin)  # newest first
+    rows = everything[: len(everything) - rows_before]
     assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}, rows
     if wire_api == "chat":
         check_chat_turns(first, second, tmp_path / "work")
