@@ -52,12 +52,14 @@ test: check test-servers test-codex
 
 # Independent servers the upstream client is tested against (tests/upstream/test_real_servers.py): a real HTTP
 # proxy (tinyproxy), a real SOCKS5 proxy (microsocks), Nginx as a TLS and compressing upstream, with its stream
-# module as an HTTPS proxy's TLS front. Installed once; the tests skip without them only outside `make test`.
+# module as an HTTPS proxy's TLS front; headless Chromium and its driver for the console's browser test
+# (tests/http/test_console_browser.py). Installed once; the tests skip without them only outside `make test`.
 test-servers:
 	@missing=""; \
-	for tool in tinyproxy microsocks nginx; do \
+	for tool in tinyproxy microsocks nginx chromium; do \
 		command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing="$$missing $$tool"; \
 	done; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	test -e /usr/lib/nginx/modules/ngx_stream_module.so || missing="$$missing libnginx-mod-stream"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 

@@ -27,6 +27,8 @@ from aicy.http.admin_routes import admin_routes
 from aicy.http.billing_routes import billing_routes
 from aicy.http.edge import Edge
 from aicy.http.routes import direct_routes, routes
+from aicy.http.web.console import console_routes
+from aicy.http.web.routes import templates, web_routes
 from aicy.routing.catalog import Catalog
 from aicy.routing.router import Router
 from aicy.serving.admission import Admission
@@ -110,6 +112,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         recovered = await billing.recover(node)
         if recovered:
             log.warning("released %d reservations left open by the previous run of %s", recovered, node)
+        app.state.session_secret = load_or_create_secret(settings.data_dir, settings.secret_key)
         app.state.services = Services(
             settings,
             db,
@@ -148,7 +151,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
             await db.dispose()
 
     starlette = Starlette(
-        routes=[*routes(), *billing_routes(), *admin_routes()],
+        routes=[*routes(), *billing_routes(), *admin_routes(), *web_routes(), *console_routes(templates())],
         lifespan=lifespan,
         exception_handlers={
             AicyError: errors.on_aicy_error,

@@ -25,12 +25,14 @@ from aicy.errors import AicyError
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, key_json
 from aicy.serving.catalog_admin import CatalogAdmin, try_channel
+from aicy.serving.console import set_login
 from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
 from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.storage.logins import LoginStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.openai_http import HttpBackend
 
@@ -234,6 +236,21 @@ def accounts_create(name: str) -> None:
     """Create an account (balance zero)."""
     account = run(lambda s: AccountsAdmin(s.keys, s.billing).create_account({"name": name}))
     console.print(f"Account {account.name} ({account.id}).")
+
+
+@accounts_app.command("password")
+def accounts_password(
+    account: str,
+    email: Annotated[str | None, typer.Option(help="Also let the account sign in with this e-mail.")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Set an account's web console password (ends its open console sessions)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    record = run(lambda s: set_login(s.keys, LoginStore(s.db, s.keys.tx), account, password, email))
+    console.print(f"{record.name} can now sign in at /console.")
 
 
 @accounts_app.command("list")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import (
@@ -104,6 +105,15 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         1.0,
         description="How long a key lookup is cached; CLI revocations take effect within this time (0: off).",
+    )
+    console_session_hours: float = Field(
+        12.0, gt=0, description="How long a console sign-in lasts (the session cookie's signed lifetime)."
+    )
+    registration: Literal["off", "open"] = Field(
+        "off", description="Console self-registration: `off` (operators create accounts) or `open`."
+    )
+    login_failures: int = Field(
+        10, ge=1, description="Failed console sign-ins allowed per client IP and per name in 10 minutes."
     )
     catalog_reload_seconds: float = Field(
         2.0, description="How often a running server looks for catalog and channel changes made by the CLI."

@@ -84,6 +84,7 @@ class GenerationRequest:
     prompt_cache_key: str | None = None
     logprobs: bool = False  # report each output token's log-probability
     top_logprobs: int | None = None  # and this many of the most likely tokens at each position (0..20)
+    omitted_tools: tuple[str, ...] = ()  # the customer's hosted tools (types) this request could not offer
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aicy.domain.channels import Channel
+from aicy.errors import InvalidRequest
 from aicy.http.auth import authenticate_admin
 from aicy.http.body import read_json
 from aicy.http.routes import json_response, services_of
@@ -14,7 +15,9 @@ from aicy.protocol.validation import int_param
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, account_json, key_json
 from aicy.serving.catalog_admin import try_channel
+from aicy.serving.console import set_login
 from aicy.serving.services import Services
+from aicy.storage.logins import LoginStore
 
 MAX_DAYS = 3660  # /admin/usage looks back at most ten years
 
@@ -225,6 +228,20 @@ async def usage_lines(request: Request) -> Response:
     return json_response({"object": "list", "data": lines})
 
 
+async def account_login(request: Request) -> Response:
+    """Give an account a console password (``{"password": …, "email": …}``); its open sessions end."""
+    services = await _admin(request)
+    body = await read_json(request, services.settings.max_body_bytes)
+    if not isinstance(body, dict) or not isinstance(body.get("password"), str):
+        raise InvalidRequest("'password' must be a string.", param="password", code="invalid_type")
+    email = body.get("email")
+    if email is not None and not isinstance(email, str):
+        raise InvalidRequest("'email' must be a string.", param="email", code="invalid_type")
+    logins = LoginStore(services.keys.engine, services.keys.tx)
+    record = await set_login(services.keys, logins, request.path_params["account"], body["password"], email)
+    return json_response({"id": record.id, "name": record.name, "console": True})
+
+
 def account_routes() -> list[Route]:
     return [
         Route("/admin/accounts", list_accounts, methods=["GET"]),
@@ -233,6 +250,7 @@ def account_routes() -> list[Route]:
         Route("/admin/accounts/{account}/topup", credit_account, methods=["POST"]),
         Route("/admin/accounts/{account}/adjust", credit_account, methods=["POST"]),
         Route("/admin/accounts/{account}/ledger", account_ledger, methods=["GET"]),
+        Route("/admin/accounts/{account}/login", account_login, methods=["POST"]),
         Route("/admin/keys", list_keys, methods=["GET"]),
         Route("/admin/keys", create_key, methods=["POST"]),
         Route("/admin/keys/{key}", update_key, methods=["PATCH"]),

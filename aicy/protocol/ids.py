@@ -23,6 +23,10 @@ def function_call_item_id() -> str:
     return new_id("fc_")
 
 
+def custom_tool_call_item_id() -> str:
+    return new_id("ctc_")
+
+
 def call_id() -> str:
     return new_id("call_", 12)
 

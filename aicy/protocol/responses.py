@@ -7,18 +7,20 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from aicy.errors import InvalidRequest, UnsupportedValue
 from aicy.protocol import ids
 from aicy.protocol.chat import MAX_TOP_LOGPROBS, message_text
+from aicy.protocol.custom_input import CustomInputStream, final_input
+from aicy.protocol.response_tools import CUSTOM_INPUT, HOSTED_ITEM_TYPES, ToolSet, echoed, tool_set
 from aicy.protocol.validation import parse_model, require
 from aicy.types import (
     JSON,
     Event,
     Finish,
     FinishReason,
-    FunctionTool,
     GenerationRequest,
     Message,
     OutputFormat,
@@ -216,12 +218,15 @@ def _normalise_item(raw: JSON, param: str) -> JSON:
     return {**raw, "id": raw.get("id") or ids.new_id(f"{str(kind)[:3]}_")}
 
 
-def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
+def to_messages(items: list[JSON], param: str = "input", tools: ToolSet | None = None) -> list[Message]:
     """Neutral messages for Responses items.
 
-    Function calls become assistant tool calls (consecutive calls share one assistant turn); a reasoning
-    item's summary is attached to the assistant turn that follows it.
+    Function and custom tool calls become assistant tool calls (consecutive calls share one assistant
+    turn), under the names the backend is offered (``tools``); a reasoning item's summary is attached to
+    the assistant turn that follows it. Calls of hosted tools, which only the provider that ran them can
+    read, are left out.
     """
+    tools = tools or ToolSet()
     messages: list[Message] = []
     reasoning: str | None = None
     for i, item in enumerate(items):
@@ -235,19 +240,15 @@ def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
                 reasoning = None
             else:
                 messages.append(Message(role=role, content=text))
-        elif kind == "function_call":
-            call = ToolCall(
-                id=str(item.get("call_id")),
-                name=str(item.get("name")),
-                arguments=str(item.get("arguments") or ""),
-            )
+        elif kind in ("function_call", "custom_tool_call"):
+            call = _tool_call(item, tools)
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant" and last.tool_calls and reasoning is None:
                 messages[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
                 messages.append(Message(role="assistant", tool_calls=(call,), reasoning=reasoning))
                 reasoning = None
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             text = output if isinstance(output, str) else message_text(output, f"{where}.output")
             messages.append(Message(role="tool", content=text, tool_call_id=str(item.get("call_id"))))
@@ -256,24 +257,35 @@ def to_messages(items: list[JSON], param: str = "input") -> list[Message]:
             text = "".join(str(p.get("text", "")) for p in summary if isinstance(p, dict))
             if text:
                 reasoning = (reasoning or "") + text
-        else:
+        elif kind not in HOSTED_ITEM_TYPES:
             raise UnsupportedValue(f"Input item type '{kind}' is not supported.", param=f"{where}.type")
     return messages
 
 
-def function_tools(request: ResponsesRequest) -> tuple[FunctionTool, ...]:
-    tools = []
-    for i, tool in enumerate(request.tools or []):
-        if tool.type != "function" or not tool.name:
-            raise UnsupportedValue(f"Tool type '{tool.type}' is not supported.", param=f"tools[{i}].type")
-        tools.append(FunctionTool(tool.name, tool.description, tool.parameters, tool.strict))
-    return tuple(tools)
+def _tool_call(item: JSON, tools: ToolSet) -> ToolCall:
+    """A replayed call as the backend was offered it: a custom tool's input wrapped as its one argument."""
+    name, namespace = str(item.get("name")), item.get("namespace")
+    call_id = str(item.get("call_id"))
+    if item.get("type") == "custom_tool_call":
+        raw_input = item.get("input")
+        arguments = orjson.dumps({CUSTOM_INPUT: raw_input if isinstance(raw_input, str) else ""}).decode()
+        return ToolCall(id=call_id, name=tools.offered_name(name, None, "custom"), arguments=arguments)
+    space = namespace if isinstance(namespace, str) else None
+    return ToolCall(
+        id=call_id, name=tools.offered_name(name, space), arguments=str(item.get("arguments") or "")
+    )
+
+
+def request_tools(request: ResponsesRequest) -> ToolSet:
+    return tool_set(request.tools or [])
 
 
 def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JSON]) -> GenerationRequest:
+    tools = request_tools(request)
+    choice = tool_choice(request.tool_choice, tools)  # checked even when no tool is left to choose
     messages = [Message(role="system", content=request.instructions)] if request.instructions else []
-    messages += to_messages(history, "previous_response_id")
-    messages += to_messages(items)
+    messages += to_messages(history, "previous_response_id", tools)
+    messages += to_messages(items, "input", tools)
     return GenerationRequest(
         model=request.model,
         messages=messages,
@@ -281,8 +293,9 @@ def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JS
         temperature=request.temperature,
         top_p=request.top_p,
         output_format=request.output_format,
-        tools=function_tools(request),
-        tool_choice=tool_choice(request.tool_choice),
+        tools=tuple(tools.functions),
+        tool_choice=choice if tools.functions else None,
+        omitted_tools=tuple(tools.omitted),
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
         reasoning_summary=request.reasoning.summary if request.reasoning else None,
         parallel_tool_calls=request.parallel_tool_calls is not False,
@@ -293,8 +306,10 @@ def to_generation(request: ResponsesRequest, history: list[JSON], items: list[JS
     )
 
 
-def tool_choice(raw: str | dict[str, Any] | None) -> ToolChoice | None:
-    """Responses' ``tool_choice``: a mode string or ``{"type": "function", "name": ...}`` (flat)."""
+def tool_choice(raw: str | dict[str, Any] | None, tools: ToolSet | None = None) -> ToolChoice | None:
+    """Responses' ``tool_choice``: a mode string, ``{"type": "function" | "custom", "name": ...}`` (flat), or
+    a hosted tool's type, which a backend that was not offered that tool reads as ``auto``."""
+    tools = tools or ToolSet()
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -302,10 +317,14 @@ def tool_choice(raw: str | dict[str, Any] | None) -> ToolChoice | None:
             raw in ("auto", "none", "required"), f"Invalid value for 'tool_choice': '{raw}'.", "tool_choice"
         )
         return ToolChoice(mode=raw)  # type: ignore[arg-type]
-    if raw.get("type") == "function" and isinstance(raw.get("name"), str):
-        return ToolChoice(mode="function", name=raw["name"])
-    if raw.get("type") == "allowed_tools" and raw.get("mode") in ("auto", "required"):
+    kind = raw.get("type")
+    if kind in ("function", "custom") and isinstance(raw.get("name"), str):
+        namespace = raw.get("namespace") if isinstance(raw.get("namespace"), str) else None
+        return ToolChoice(mode="function", name=tools.offered_name(raw["name"], namespace, str(kind)))
+    if kind == "allowed_tools" and raw.get("mode") in ("auto", "required"):
         return ToolChoice(mode=raw["mode"])
+    if isinstance(kind, str) and kind in tools.omitted:
+        return ToolChoice(mode="auto")
     raise UnsupportedValue(f"tool_choice of type '{raw.get('type')}' is not supported.", param="tool_choice")
 
 
@@ -354,7 +373,7 @@ def skeleton(
         "temperature": request.temperature if request.temperature is not None else default_temperature,
         "text": text,
         "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
-        "tools": [t.model_dump(exclude_none=True) for t in request.tools or []],
+        "tools": [echoed(t.model_dump(by_alias=True, exclude_none=True)) for t in request.tools or []],
         "top_logprobs": request.top_logprobs or 0,
         "top_p": request.top_p if request.top_p is not None else default_top_p,
         "truncation": request.truncation or "disabled",
@@ -391,20 +410,32 @@ def event_logprob_json(entry: TokenLogprob) -> JSON:
     }
 
 
+ItemKind = Literal["message", "reasoning", "function_call", "custom_tool_call"]
+
+
 @dataclass
 class _OpenItem:
     index: int
     item: JSON
-    kind: Literal["message", "reasoning", "function_call"]
+    kind: ItemKind
     parts: list[str] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    custom: CustomInputStream | None = None  # a custom tool call's input, decoded as it streams
+
+    @property
+    def is_call(self) -> bool:
+        return self.kind in ("function_call", "custom_tool_call")
 
 
 class ResponsesEncoder:
-    """Neutral events in, Responses stream events out; ``response`` holds the final object."""
+    """Neutral events in, Responses stream events out; ``response`` holds the final object.
 
-    def __init__(self, response: JSON) -> None:
+    ``tools`` maps the names a translated backend was offered back to the customer's tools (a namespace's
+    function, a custom tool)."""
+
+    def __init__(self, response: JSON, tools: ToolSet | None = None) -> None:
         self.response = response
+        self.tools = tools or ToolSet()
         self.sequence = 0
         self.finish_reason: FinishReason | None = None
         self.usage = Usage()
@@ -440,13 +471,15 @@ class ResponsesEncoder:
         out: list[JSON] = self.response["output"]
         return out
 
-    def _add_item(self, kind: Literal["message", "reasoning", "function_call"], item: JSON) -> list[JSON]:
-        """Open an output item. Function calls stay open side by side (their argument fragments may
+    def _add_item(self, kind: ItemKind, item: JSON) -> list[JSON]:
+        """Open an output item. Tool calls stay open side by side (their argument fragments may
         interleave) until text or reasoning starts or the reply ends; anything else closes what is open."""
-        events = self._close() if kind == "function_call" else self._close_all()
         opened = _OpenItem(index=len(self.output), item=item, kind=kind)
+        events = self._close() if opened.is_call else self._close_all()
         self.output.append(item)
-        if kind == "function_call":
+        if kind == "custom_tool_call":
+            opened.custom = CustomInputStream()
+        if opened.is_call:
             self._calls.append(opened)
         else:
             self._open = opened
@@ -466,20 +499,15 @@ class ResponsesEncoder:
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event.text)
         if isinstance(event, ToolCallStart):
-            item = {
-                "id": ids.function_call_item_id(),
-                "type": "function_call",
-                "status": "in_progress",
-                "call_id": event.id,
-                "name": event.name,
-                "arguments": "",
-            }
-            events = self._add_item("function_call", item)
+            events = self._call_item(event)
             self._tool_items[event.index] = self._calls[-1]
             return events
         if isinstance(event, ToolCallDelta):
             opened = self._tool_items[event.index]
             opened.parts.append(event.arguments)
+            if opened.custom is not None:
+                piece = opened.custom.feed(event.arguments)
+                return [self._custom_delta(opened, piece)] if piece else []
             return [
                 self._event(
                     "response.function_call_arguments.delta",
@@ -493,6 +521,40 @@ class ResponsesEncoder:
             return self._close_all()
         self.usage = event
         return []
+
+    def _call_item(self, event: ToolCallStart) -> list[JSON]:
+        """A call as the customer declared the tool: a custom tool's call, or a function (with its
+        namespace when it came from one)."""
+        tool = self.tools.lookup(event.name)
+        if tool.kind == "custom":
+            item: JSON = {
+                "id": ids.custom_tool_call_item_id(),
+                "type": "custom_tool_call",
+                "status": "in_progress",
+                "call_id": event.id,
+                "name": tool.name,
+                "input": "",
+            }
+            return self._add_item("custom_tool_call", item)
+        item = {
+            "id": ids.function_call_item_id(),
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": event.id,
+            "name": tool.name,
+            "arguments": "",
+        }
+        if tool.namespace is not None:
+            item["namespace"] = tool.namespace
+        return self._add_item("function_call", item)
+
+    def _custom_delta(self, opened: _OpenItem, piece: str) -> JSON:
+        return self._event(
+            "response.custom_tool_call_input.delta",
+            item_id=opened.item["id"],
+            output_index=opened.index,
+            delta=piece,
+        )
 
     def _text(self, text: str, logprobs: tuple[TokenLogprob, ...] | None = None) -> list[JSON]:
         events: list[JSON] = []
@@ -587,6 +649,13 @@ class ResponsesEncoder:
             )
             item["summary"] = [part]
             item["encrypted_content"] = None
+        elif opened.custom is not None:
+            rest = opened.custom.rest()
+            if rest:
+                events.append(self._custom_delta(opened, rest))
+            item["input"] = final_input(full)
+            item["status"] = "completed"
+            events.append(self._event("response.custom_tool_call_input.done", **where, input=item["input"]))
         else:
             item["arguments"] = full
             item["status"] = "completed"

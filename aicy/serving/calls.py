@@ -149,6 +149,7 @@ async def start_on(
         source.relayed = await backend.relay(body, streaming=plan.streaming)
     else:
         meter.tracker.prompt = Prompt(names, request=plan.generation)
+        meter.omitted_tools = plan.generation.omitted_tools
         source.translated = meter.partial = await backend.prepare(plan.generation, model)
     meter.opened = True
     return Started(backend.name, upstream_model, source)

@@ -35,6 +35,7 @@ from aicy.upstream.base import Backend
 from aicy.upstream.failures import UpstreamFailure
 
 log = logging.getLogger("aicy.serving")
+OMITTED_TOOLS_HEADER = "x-aicy-omitted-tools"
 
 
 class Reply(Protocol):
@@ -136,7 +137,19 @@ class Generation:
         if meter.opened and meter.upstream_model is not None:
             headers["x-aicy-model"] = self.model.id
             headers["x-aicy-upstream-model"] = meter.upstream_model
+        omitted = self._omitted_tools(meter)
+        if omitted:
+            headers[OMITTED_TOOLS_HEADER] = ", ".join(omitted)
         return headers
+
+    def _omitted_tools(self, meter: Meter) -> tuple[str, ...]:
+        """Hosted tools left out of the request: known once a backend took it, or before that when no
+        candidate could take them (none relays the customer's API)."""
+        if meter.opened:
+            return meter.omitted_tools
+        if all(backend.wire_api != self.plan.api for backend in self.candidates):
+            return self.plan.generation.omitted_tools
+        return ()
 
     def _give_back(self) -> None:
         admission = self.services.admission

@@ -197,6 +197,7 @@ class Meter:
     queue_ms: int = 0
     channel: str | None = None
     upstream_model: str | None = None
+    omitted_tools: tuple[str, ...] = ()  # hosted tools the backend was not offered (it cannot run them)
     tracker: UsageTracker = field(default_factory=UsageTracker)
     partial: PreparedCall | None = None  # a translated call, which may count what it produced itself
     delivered: bool = False  # output reached the customer (a failure after it is charged for it, else free)
@@ -285,4 +286,5 @@ class Meter:
             "status": status,
             "client_ip": self.client_ip,
             "estimated": estimated,
+            "omitted_tools": ",".join(self.omitted_tools)[:500] or None,
         }

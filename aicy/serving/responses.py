@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from aicy.domain.keys import Principal
-from aicy.errors import InvalidRequest, NotFound
+from aicy.errors import AicyError, InvalidRequest, NotFound
 from aicy.protocol import ids, responses
+from aicy.protocol.response_tools import ToolSet
 from aicy.protocol.validation import int_param, require
 from aicy.serving.calls import RESPONSES_PARAMS, CallPlan, RequestContext, check
 from aicy.serving.dialects import ResponsesDialect
@@ -51,6 +52,15 @@ def _relay_body(body: JSON, history: list[JSON], items: list[JSON]) -> Any:
     return build
 
 
+def _tools(request: responses.ResponsesRequest) -> ToolSet | None:
+    """How a translating backend's calls map back to the customer's tools. A request whose tools cannot be
+    translated is refused when a translating backend is chosen (``check``); relayed, it needs no map."""
+    try:
+        return responses.request_tools(request)
+    except AicyError:
+        return None
+
+
 async def prepare(services: Services, principal: Principal, body: Any, context: RequestContext) -> Generation:
     """Parse and check a request, with its stored history; the returned generation reserves, runs, stores
     and settles it."""
@@ -80,9 +90,8 @@ async def prepare(services: Services, principal: Principal, body: Any, context: 
     async def store(response: JSON, channel: str | None, upstream_id: str | None) -> None:
         await services.responses.save(principal.account_id, response, items, channel, upstream_id)
 
-    dialect = ResponsesDialect(
-        request, responses.ResponsesEncoder(skeleton), store if request.store is not False else None
-    )
+    encoder = responses.ResponsesEncoder(skeleton, _tools(request))
+    dialect = ResponsesDialect(request, encoder, store if request.store is not False else None)
     return Generation(services, principal, plan, model, candidates, dialect, context)
 
 

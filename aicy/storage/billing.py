@@ -106,6 +106,7 @@ _USAGE_COLUMNS = (
     "status",
     "client_ip",
     "estimated",
+    "omitted_tools",
 )
 _INSERT_USAGE = "INSERT INTO usage_log ({}) VALUES ({})".format(
     ", ".join(_USAGE_COLUMNS), ", ".join(":" + c for c in _USAGE_COLUMNS)

@@ -65,12 +65,37 @@ def _response_upstream_ids(conn: Connection) -> None:
     _add_missing_columns(conn, "responses", {"upstream_id": "VARCHAR(200)"})
 
 
+def _usage_omitted_tools(conn: Connection) -> None:
+    _add_missing_columns(conn, "usage_log", {"omitted_tools": "VARCHAR(500)"})
+
+
+def _console_logins(conn: Connection) -> None:
+    _add_missing_columns(
+        conn,
+        "accounts",
+        {"email": "VARCHAR(320)", "password_hash": "TEXT", "session_epoch": "INTEGER NOT NULL DEFAULT 0"},
+    )
+    if not _email_unique(conn):
+        conn.execute(text("CREATE UNIQUE INDEX ix_accounts_email ON accounts (email)"))
+
+
+def _email_unique(conn: Connection) -> bool:
+    """A new database has the column's UNIQUE from today's schema (migration 1); an old one needs an index."""
+    uniques = inspect(conn).get_unique_constraints("accounts")
+    indexes = inspect(conn).get_indexes("accounts")
+    return any(u["column_names"] == ["email"] for u in uniques) or any(
+        i["column_names"] == ["email"] and i["unique"] for i in indexes
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
     (3, "balances, key limits, reservations, ledger, usage log", _billing),
     (4, "idempotency keys of money-moving admin calls", _idempotency_keys),
     (5, "the upstream's own id beside a stored response's", _response_upstream_ids),
+    (6, "the hosted tools a request's backend was not offered, in the usage log", _usage_omitted_tools),
+    (8, "console sign-in: e-mail, password hash, session epoch", _console_logins),
 )
 
 

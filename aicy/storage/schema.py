@@ -38,6 +38,9 @@ accounts = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("balance", BigInteger, nullable=False, server_default="0"),
     Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("email", String(320), nullable=True, unique=True),  # a console sign-in name, lower case
+    Column("password_hash", Text, nullable=True),  # argon2id; no password: no console sign-in
+    Column("session_epoch", Integer, nullable=False, server_default="0"),  # bumped: older sessions end
 )
 
 api_keys = Table(
@@ -165,6 +168,7 @@ usage_log = Table(
     Column("status", String(32), nullable=False),
     Column("client_ip", String(64), nullable=True),
     Column("estimated", Boolean, nullable=False, server_default=false()),
+    Column("omitted_tools", String(500), nullable=True),  # hosted tools the backend was not offered
     Index("ix_usage_account_time", "account_id", "created_at"),
 )
 

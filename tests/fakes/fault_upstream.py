@@ -3,6 +3,9 @@
 Each request takes the next action from the queue set by ``POST /control`` (default ``ok``):
   ok       a normal reply (streamed or not) in the API asked for, with usage
   tools    the reply is two parallel function calls (get_weather for Paris and Tokyo)
+  codex-tools  (Chat) two calls as a backend offered Codex's tools makes them: ``apply_patch`` (a custom
+           tool, offered as a function taking ``input``) with ``PATCH``, then ``spawn_agent`` (a namespaced
+           function), arguments streamed in 7-character fragments
   reasoning  the reply carries reasoning text, then the answer
   429 / 500 / 401 / 403   that status with an OpenAI error body (429 with retry-after: 0)
   400      a context_length_exceeded error (the customer's own problem: no failover)
@@ -48,7 +51,19 @@ USAGE = {
 }
 REASONING = ["Let", " me", " think", "."]
 CALLS = [("call_a", "get_weather", '{"city": "Paris"}'), ("call_b", "get_weather", '{"city": "Tokyo"}')]
+PATCH = '*** Begin Patch\n*** Add File: hello.txt\n+Hello, "world" \\ 世界\n*** End Patch'
+CODEX_CALLS = [
+    ("call_patch", "apply_patch", json.dumps({"input": PATCH}, ensure_ascii=False)),
+    ("call_spawn", "spawn_agent", '{"message": "hi"}'),
+]
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def _fragments(text: str, action: str) -> list[str]:
+    if action == "codex-tools":
+        return [text[i : i + 7] for i in range(0, len(text), 7)]
+    half = len(text) // 2
+    return [text[:half], text[half:]]
 
 
 def word_logprob(number: int, top: int, with_bytes: bool = True) -> dict[str, Any]:
@@ -153,8 +168,9 @@ async def _chat_stream(
     if action == "reasoning":
         for piece in REASONING:
             yield _chunk(model, {"reasoning_content": piece})
-    if action == "tools":
-        for index, (call_id, name, _) in enumerate(CALLS):
+    if action in ("tools", "codex-tools"):
+        calls = CALLS if action == "tools" else CODEX_CALLS
+        for index, (call_id, name, _) in enumerate(calls):
             yield _chunk(
                 model,
                 {
@@ -168,10 +184,9 @@ async def _chat_stream(
                     ]
                 },
             )
-        for index, (_, _, args) in enumerate(CALLS):
-            half = len(args) // 2
-            yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": args[:half]}}]})
-            yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": args[half:]}}]})
+        for index, (_, _, args) in enumerate(calls):
+            for piece in _fragments(args, action):
+                yield _chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield _chunk(model, {}, "tool_calls")
     else:
         for number, word in enumerate(WORDS):
@@ -203,12 +218,13 @@ def _chat_body(model: str, action: str, top: int | None = None) -> dict[str, Any
     finish = "stop"
     if action == "reasoning":
         message["reasoning_content"] = "".join(REASONING)
-    if action == "tools":
+    if action in ("tools", "codex-tools"):
+        calls = CALLS if action == "tools" else CODEX_CALLS
         message = {
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in CALLS
+                {"id": c, "type": "function", "function": {"name": n, "arguments": a}} for c, n, a in calls
             ],
         }
         finish = "tool_calls"

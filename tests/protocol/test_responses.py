@@ -19,6 +19,7 @@ from aicy.types import (
     ToolCall,
     ToolCallDelta,
     ToolCallStart,
+    ToolChoice,
     Usage,
 )
 
@@ -206,10 +207,21 @@ def test_to_messages_groups_function_calls() -> None:
 
 
 def test_to_messages_refuses_unknown_item_types() -> None:
-    items = [{"type": "message", "role": "user", "content": "hi"}, {"type": "web_search_call"}]
+    items = [{"type": "message", "role": "user", "content": "hi"}, {"type": "telepathy"}]
     with pytest.raises(UnsupportedValue) as info:
         responses.to_messages(items)
     assert info.value.param == "input[1].type"
+
+
+def test_to_messages_leaves_out_hosted_tool_calls() -> None:
+    items = [
+        {"type": "message", "role": "user", "content": "hi"},
+        {"type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "q"}},
+        {"type": "tool_search_call", "call_id": "t1", "arguments": {}},
+        {"type": "tool_search_output", "call_id": "t1", "tools": []},
+        {"type": "local_shell_call", "call_id": "l1", "action": {"type": "exec", "command": ["ls"]}},
+    ]
+    assert responses.to_messages(items) == [Message(role="user", content="hi")]
 
 
 def test_to_generation() -> None:
@@ -233,11 +245,128 @@ def test_to_generation() -> None:
     assert [t.name for t in gen.tools] == ["f"]
 
 
-def test_non_function_tool_is_refused() -> None:
-    request = responses.parse_request(body(tools=[{"type": "web_search"}]))
+def test_hosted_tools_are_left_out_and_named() -> None:
+    tools = [
+        {"type": "web_search", "external_web_access": False},
+        {"type": "function", "name": "f", "parameters": {"type": "object"}},
+        {"type": "image_generation"},
+        {"type": "mcp", "server_label": "s", "server_url": "https://example.com"},
+        {"type": "web_search"},
+        {"type": "local_shell"},
+    ]
+    request = responses.parse_request(body(tools=tools, tool_choice={"type": "image_generation"}))
+    gen = responses.to_generation(request, [], responses.input_items(request))
+    assert [t.name for t in gen.tools] == ["f"]
+    assert gen.omitted_tools == ("web_search", "image_generation", "mcp", "local_shell")
+    assert gen.tool_choice == ToolChoice(mode="auto")
+
+
+def test_forcing_a_hosted_tool_that_was_not_given_is_refused() -> None:
+    request = responses.parse_request(body(tool_choice={"type": "image_generation"}))
     with pytest.raises(UnsupportedValue) as info:
         responses.to_generation(request, [], responses.input_items(request))
-    assert info.value.param == "tools[0].type"
+    assert info.value.param == "tool_choice"
+
+
+NAMESPACE = {
+    "type": "namespace",
+    "name": "multi_agent_v1",
+    "description": "Sub-agents.",
+    "tools": [
+        {"type": "function", "name": "spawn_agent", "strict": False, "parameters": {"type": "object"}},
+        {"type": "function", "name": "wait", "description": "Wait.", "parameters": {"type": "object"}},
+    ],
+}
+CUSTOM = {"type": "custom", "name": "apply_patch", "description": "Edit files.", "format": {"type": "text"}}
+
+
+def test_namespaces_are_flattened_and_custom_tools_take_one_string() -> None:
+    plain = {"type": "function", "name": "exec_command", "parameters": {"type": "object"}}
+    request = responses.parse_request(body(tools=[plain, NAMESPACE, CUSTOM]))
+    gen = responses.to_generation(request, [], responses.input_items(request))
+    assert [t.name for t in gen.tools] == ["exec_command", "spawn_agent", "wait", "apply_patch"]
+    custom = gen.tools[-1]
+    assert custom.parameters is not None and custom.parameters["required"] == ["input"]
+    assert custom.description == "Edit files."
+    assert gen.tools[1].strict is False and gen.tools[2].description == "Wait."
+
+
+def test_a_namespaced_name_that_collides_is_prefixed() -> None:
+    clash = {"type": "function", "name": "wait", "parameters": {"type": "object"}}
+    request = responses.parse_request(
+        body(tools=[clash, NAMESPACE], tool_choice={"type": "function", "name": "wait"})
+    )
+    gen = responses.to_generation(request, [], responses.input_items(request))
+    assert [t.name for t in gen.tools] == ["wait", "spawn_agent", "multi_agent_v1__wait"]
+    assert gen.tool_choice == ToolChoice(mode="function", name="wait")
+
+
+@pytest.mark.parametrize(
+    ("tool", "param", "code"),
+    [
+        ({"type": "namespace", "name": "n"}, "tools[0].tools", "invalid_type"),
+        ({"type": "namespace", "name": "n", "tools": ["x"]}, "tools[0].tools[0]", "invalid_type"),
+        (
+            {"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]},
+            "tools[0].tools[0].type",
+            "invalid_value",
+        ),
+        ({"type": "namespace", "tools": []}, "tools[0].name", "missing_required_parameter"),
+        ({"type": "custom"}, "tools[0].name", "missing_required_parameter"),
+        ({"type": "custom", "name": "a\x00b"}, "tools[0].name", "invalid_value"),
+        (
+            {"type": "namespace", "name": "n", "tools": [{"name": "f", "strict": "yes"}]},
+            "tools[0].tools[0].strict",
+            "invalid_type",
+        ),
+    ],
+)
+def test_malformed_tool_groups_are_refused_when_translated(
+    tool: dict[str, Any], param: str, code: str
+) -> None:
+    request = responses.parse_request(body(tools=[tool]))
+    with pytest.raises(InvalidRequest) as info:
+        responses.to_generation(request, [], responses.input_items(request))
+    assert (info.value.param, info.value.code) == (param, code)
+
+
+def test_duplicate_tool_names_are_refused() -> None:
+    twice = {"type": "function", "name": "f"}
+    request = responses.parse_request(body(tools=[twice, {**twice}]))
+    with pytest.raises(InvalidRequest) as info:
+        responses.to_generation(request, [], responses.input_items(request))
+    assert info.value.code == "duplicate_tool_name"
+
+
+def test_replayed_custom_and_namespaced_calls_go_back_as_tool_calls() -> None:
+    clash = {"type": "function", "name": "wait", "parameters": {"type": "object"}}
+    request = responses.parse_request(body(tools=[clash, NAMESPACE, CUSTOM]))
+    items = [
+        {"type": "message", "role": "user", "content": "go"},
+        {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA-opaque"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin Patch"},
+        {
+            "type": "function_call",
+            "call_id": "c2",
+            "name": "wait",
+            "namespace": "multi_agent_v1",
+            "arguments": "{}",
+        },
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done!"},
+        {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "ok"}]},
+    ]
+    messages = responses.to_generation(request, [], items).messages
+    assert messages[1] == Message(
+        role="assistant",
+        tool_calls=(
+            ToolCall("c1", "apply_patch", '{"input":"*** Begin Patch"}'),
+            ToolCall("c2", "multi_agent_v1__wait", "{}"),
+        ),
+    )
+    assert messages[2:] == [
+        Message(role="tool", content="Done!", tool_call_id="c1"),
+        Message(role="tool", content="ok", tool_call_id="c2"),
+    ]
 
 
 # ResponsesEncoder
@@ -390,6 +519,74 @@ def test_two_parallel_function_calls_get_their_own_items() -> None:
     done = [e for e in events if e["type"] == "response.function_call_arguments.done"]
     assert [(e["output_index"], e["arguments"]) for e in done] == [(0, "{}"), (1, "[]")]
     assert [i["call_id"] for i in events[-1]["response"]["output"]] == ["c0", "c1"]
+
+
+def tool_encoder(tools: list[dict[str, Any]]) -> responses.ResponsesEncoder:
+    request = responses.parse_request(body(tools=tools))
+    skeleton = responses.skeleton(request, ids.response_id(), "m")
+    return responses.ResponsesEncoder(skeleton, responses.request_tools(request))
+
+
+def test_a_custom_tool_call_streams_its_input() -> None:
+    patch = '*** Begin Patch\n+x = "1"\n*** End Patch'
+    arguments = json.dumps({"input": patch})
+    deltas = [ToolCallDelta(0, arguments[i : i + 4]) for i in range(0, len(arguments), 4)]
+    events = run(
+        tool_encoder([CUSTOM]), [ToolCallStart(0, "call_1", "apply_patch"), *deltas, Finish("tool_calls")]
+    )
+    added = next(e for e in events if e["type"] == "response.output_item.added")
+    assert added["item"]["type"] == "custom_tool_call" and added["item"]["id"].startswith("ctc_")
+    streamed = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    assert len(streamed) > 3 and "".join(streamed) == patch
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == patch
+    assert not [e for e in events if e["type"].startswith("response.function_call")]
+    item = events[-1]["response"]["output"][0]
+    assert item == {
+        "id": added["item"]["id"],
+        "type": "custom_tool_call",
+        "status": "completed",
+        "call_id": "call_1",
+        "name": "apply_patch",
+        "input": patch,
+    }
+    Response.model_validate(sdk_shape(events[-1]["response"]))
+
+
+def test_a_namespaced_call_comes_back_with_its_namespace() -> None:
+    clash = {"type": "function", "name": "wait", "parameters": {"type": "object"}}
+    events = run(
+        tool_encoder([clash, NAMESPACE]),
+        [
+            ToolCallStart(0, "c0", "multi_agent_v1__wait"),
+            ToolCallDelta(0, "{}"),
+            ToolCallStart(1, "c1", "spawn_agent"),
+            ToolCallStart(2, "c2", "wait"),
+        ],
+    )
+    output = events[-1]["response"]["output"]
+    assert [(i["name"], i.get("namespace")) for i in output] == [
+        ("wait", "multi_agent_v1"),
+        ("spawn_agent", "multi_agent_v1"),
+        ("wait", None),
+    ]
+    done = [e for e in events if e["type"] == "response.function_call_arguments.done"]
+    assert [e["name"] for e in done] == ["wait", "spawn_agent", "wait"]
+
+
+def test_function_tools_echo_strict_and_description() -> None:
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}}, NAMESPACE, CUSTOM]
+    request = responses.parse_request(body(tools=tools))
+    echoed = responses.skeleton(request, "resp_1", "m")["tools"]
+    assert echoed[0] == {
+        "type": "function",
+        "name": "f",
+        "description": None,
+        "parameters": {"type": "object"},
+        "strict": None,
+    }
+    assert echoed[1]["type"] == "namespace" and echoed[2] == CUSTOM
+    Response.model_validate(sdk_shape(responses.skeleton(request, "resp_1", "m")))
 
 
 def test_fail_closes_open_item_and_reports_error() -> None:

@@ -38,6 +38,7 @@ LINE: dict[str, Any] = {
     "status": "completed",
     "client_ip": None,
     "estimated": False,
+    "omitted_tools": None,
 }
 
 
