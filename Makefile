@@ -14,7 +14,7 @@ LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS) $(CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS) $(CXXFLAGS)"
 
-.PHONY: run test test-servers check lint types clean help
+.PHONY: run test test-servers test-codex check lint types clean help
 
 help:
 	@echo "make run    - create .venv, install aicy, start it on the embedded model"
@@ -47,8 +47,8 @@ types: $(VENV)/.installed-test
 
 check: lint types
 
-test: check test-servers
-	$(PY) -m pytest
+test: check test-servers test-codex
+	AICY_REQUIRE_CODEX=1 $(PY) -m pytest
 
 # Independent servers the upstream client is tested against (tests/upstream/test_real_servers.py): a real HTTP
 # proxy (tinyproxy), a real SOCKS5 proxy (microsocks), Nginx as a TLS and compressing upstream, with its stream
@@ -62,6 +62,15 @@ test-servers:
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	test -e /usr/lib/nginx/modules/ngx_stream_module.so || missing="$$missing libnginx-mod-stream"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+
+# Codex CLI (npm @openai/codex), driven end to end through aicy by tests/test_codex_cli.py; installed once into
+# tests/.npm (Node.js and npm from apt when missing). The test skips without it only outside `make test`.
+CODEX_VERSION := 0.171.0
+CODEX_NPM := tests/.npm
+test-codex:
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@test "$$($(CODEX_NPM)/node_modules/.bin/codex --version 2>/dev/null)" = "codex-cli $(CODEX_VERSION)" || \
+		npm install --silent --no-save --no-audit --no-fund --prefix $(CODEX_NPM) @openai/codex@$(CODEX_VERSION)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
