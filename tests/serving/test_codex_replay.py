@@ -169,14 +169,18 @@ def usage_row(admin: httpx.Client, request_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's OpenAI server on the embedded model's file, with its whole 8192-token window."""
+    """llama-cpp-python's OpenAI server on the embedded model's file, with its whole 8192-token window.
+
+    Its plain ``chatml`` handler: the ``chatml-function-calling`` one refuses to stream an automatic tool
+    choice ("Automatic streaming tool choice is not supported"), and aicy streams every translated call (the
+    usage comes with the stream). The server still receives and reads the whole translated request."""
     port = free_port()
     log = open(Path(tmp_path_factory.mktemp("llama-codex")) / "server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path())),
             *("--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192", "--n_threads", "2"),
-            *("--chat_format", "chatml-function-calling", "--model_alias", "smol-upstream"),
+            *("--chat_format", "chatml", "--model_alias", "smol-upstream"),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -333,8 +337,7 @@ def check_chat_request(sent: dict[str, Any], received: dict[str, Any]) -> None:
             assert json.loads(asked[call_id]["arguments"]) == json.loads(item["arguments"])
 
 
-# llama-cpp-python's server cannot stream a reply whose tool choice is "auto" once its model picks a tool
-# ("Automatic streaming tool choice is not supported"), so it is replayed here only, not streamed.
+# llama-cpp-python's server is replayed here only (one long prompt is minutes on this machine).
 @pytest.mark.parametrize(
     "backend", [pytest.param("embedded", marks=SLOW), pytest.param("llama", marks=SLOW), "chat", "responses"]
 )
