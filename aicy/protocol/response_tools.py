@@ -18,6 +18,7 @@ backend may call, the item the customer must see.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ CUSTOM_PARAMETERS: dict[str, Any] = {
 }
 TRANSLATED_TYPES = frozenset({"function", "namespace", "custom"})
 NAMESPACE_SEPARATOR = "__"
+_TYPE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 # Output items of tools only an upstream provider runs: replayed history that a function-only backend
 # cannot read. They are left out of a translated conversation (their results are the provider's, not ours).
@@ -113,8 +115,8 @@ def tool_set(tools: list[Any]) -> ToolSet:
             declared += _namespace(raw, where)
         elif kind in ("function", "custom"):
             declared.append(_declared(raw, where, None))
-        elif kind not in result.omitted:
-            result.omitted.append(str(kind))
+        elif _shown_type(kind) not in result.omitted:
+            result.omitted.append(_shown_type(kind))
     names = [d.name for d in declared]
     for item in declared:
         offered = item.name
@@ -132,6 +134,13 @@ def tool_set(tools: list[Any]) -> ToolSet:
         else:
             result.functions.append(FunctionTool(offered, item.description, item.parameters, item.strict))
     return result
+
+
+def _shown_type(kind: Any) -> str:
+    """A left-out tool's type as a header and the usage log show it: OpenAI's types are short ASCII words;
+    anything else (control characters, NUL, other scripts, a huge string) is shown as ``other``."""
+    text = str(kind)
+    return text if _TYPE_NAME.fullmatch(text) else "other"
 
 
 def _namespace(raw: dict[str, Any], where: str) -> list[_Declared]:

@@ -257,7 +257,7 @@ def to_messages(items: list[JSON], param: str = "input", tools: ToolSet | None =
             text = "".join(str(p.get("text", "")) for p in summary if isinstance(p, dict))
             if text:
                 reasoning = (reasoning or "") + text
-        elif kind not in HOSTED_ITEM_TYPES:
+        elif not isinstance(kind, str) or kind not in HOSTED_ITEM_TYPES:
             raise UnsupportedValue(f"Input item type '{kind}' is not supported.", param=f"{where}.type")
     return messages
 

@@ -627,3 +627,10 @@ def test_usage_matches_sdk() -> None:
     encoder.feed(Usage(3, 1))
     encoder.finish()
     Response.model_validate(encoder.response)
+
+
+def test_left_out_tool_types_are_shown_only_as_safe_words() -> None:
+    tools = [{"type": "web_search"}, {"type": "x\r\nSet-Cookie: a=b"}, {"type": "\u0000"}, {"type": "工具"}]
+    request = responses.parse_request(body(tools=tools))
+    gen = responses.to_generation(request, [], responses.input_items(request))
+    assert gen.omitted_tools == ("web_search", "other")
