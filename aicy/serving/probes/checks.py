@@ -30,7 +30,8 @@ FINGERPRINT_SPREAD = 1  # how far one prompt's offset may stray from another's
 USAGE_TOLERANCE = (2, 0.05)  # output tokens may differ from aicy's count by 2 tokens or 5%, the larger
 LIMIT_SLACK = 0  # output tokens over max_output_tokens that still pass
 DRIFT_SIMILARITY = 0.5  # median answer similarity below this flags a change
-DRIFT_LATENCY = 3.0  # median latency more than this many times the history's flags a change
+DRIFT_LATENCY = 3.0  # median latency more than this many times the history's flags a change…
+DRIFT_LATENCY_FLOOR_MS = 1000  # …when it is also this much slower (milliseconds of jitter are no change)
 DRIFT_TOKENS = (0.5, 2.0)  # median output tokens outside this share of the history's flags a change
 
 
@@ -203,6 +204,7 @@ def _ratio(now: float | int | None, then: float | int | None) -> float | None:
 def _drift_verdict(rows: list[dict[str, Any]]) -> Check:
     similarity = statistics.median(row["similarity"] for row in rows)
     latency = _median(_ratio(row["latency_ms"], row["history_latency_ms"]) for row in rows)
+    slower = _median(row["latency_ms"] - (row["history_latency_ms"] or 0) for row in rows) or 0
     tokens = _median(_ratio(row["output_tokens"], row["history_output_tokens"]) for row in rows)
     changed_inputs = [
         row["prompt"]
@@ -214,7 +216,7 @@ def _drift_verdict(rows: list[dict[str, Any]]) -> Check:
     flags: list[str] = []
     if similarity < DRIFT_SIMILARITY:
         flags.append(f"answers changed (median similarity {similarity:.2f} < {DRIFT_SIMILARITY})")
-    if latency is not None and latency > DRIFT_LATENCY:
+    if latency is not None and latency > DRIFT_LATENCY and slower > DRIFT_LATENCY_FLOOR_MS:
         flags.append(f"latency is {latency:.1f}× the history's median")
     if tokens is not None and not DRIFT_TOKENS[0] <= tokens <= DRIFT_TOKENS[1]:
         flags.append(f"output tokens are {tokens:.2f}× the history's median")
