@@ -1,5 +1,5 @@
-"""Customer mode: ``aicy probe run --base-url --api-key --model`` against a real ``aicy serve`` on the embedded
-model (a real upstream for ``limits`` and ``drift``), recorded in the customer's own data folder."""
+"""Customer mode: ``aicy probe run --base-url --api-key --model`` against a real ``aicy serve`` on the
+embedded model (a real upstream for ``limits`` and ``drift``), recorded in the customer's own data folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import MODEL, AicyProcess
-
 
 # The default suite's prompts, shorter answers (the embedded model decodes on the test machine's CPU).
 SUITE = """
