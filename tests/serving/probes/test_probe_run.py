@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.probe_upstreams import ProbeUpstream
 from tests.fakes.threaded import ThreadedApp
-from tests.support import AicyProcess
+from tests.support import AicyProcess, Operator
 
 MODES = ("faithful", "other_tokenizer", "ignores_effort")
 
@@ -145,3 +145,29 @@ def test_drift_flags_a_channel_whose_answers_change(
         fake.answers = saved
     assert changed["verdict"] == "fail" and "answers changed" in changed["reason"]
     assert changed["evidence"]["median_similarity"] < 0.5
+
+
+def test_the_admin_api_shows_the_latest_probe(
+    aicy: AicyProcess, admin: Any, fakes: dict[str, tuple[ProbeUpstream, ThreadedApp]]
+) -> None:
+    """Against the running server's own database: a CLI probe run shows in ``GET /admin/channels``."""
+    helper = Operator(admin)
+    try:
+        helper.model("probe-gpt-5", reasoning_efforts=["low", "high"], default_reasoning_effort="low")
+        for mode in ("faithful", "other_tokenizer"):
+            helper.channel(f"probe-{mode}", fakes[mode][1].base_url, {"probe-gpt-5": "gpt-5"})
+        never = admin.get("/admin/channels/probe-faithful").json()
+        assert never["probe"] is None
+        done = aicy_cli(aicy, "probe", "run", "--model", "probe-gpt-5", "--json")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert {run["channel"] for run in json.loads(done.stdout)} == {
+            "probe-faithful",
+            "probe-other_tokenizer",
+        }
+        listed = {c["name"]: c["probe"] for c in admin.get("/admin/channels").json()["data"]}
+        assert listed["probe-faithful"] == {"ok": True, "failed": []}
+        assert listed["probe-other_tokenizer"] == {"ok": False, "failed": ["fingerprint (probe-gpt-5)"]}
+        one = admin.get("/admin/channels/probe-other_tokenizer").json()
+        assert one["probe"] == listed["probe-other_tokenizer"]
+    finally:
+        helper.cleanup()
