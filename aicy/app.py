@@ -43,6 +43,7 @@ from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_node_id, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.storage.probes import ProbeStore
 from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.base import Backend
@@ -106,7 +107,8 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         def backend_for(channel: Channel) -> Backend:
             return HttpBackend(channel, http, scrub)
 
-        sync = CatalogSync(admin, router, backend_for, admission)
+        probes = ProbeStore(db) if settings.probe_enforce else None
+        sync = CatalogSync(admin, router, backend_for, admission, probes)
         await sync.load()
         transactor = Transactor(db)
         billing = BillingStore(db, transactor)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.storage.schema import probe_checks, probe_results
@@ -97,6 +97,11 @@ class ProbeStore:
         return [
             {**dict(r._mapping), "evidence": orjson.loads(r.evidence) if r.evidence else None} for r in rows
         ]
+
+    async def version(self) -> int:
+        """Grows with every run saved: lets a server notice new verdicts cheaply."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(probe_checks.c.id)))).scalar() or 0)
 
     async def latest_failures(self) -> dict[str, list[str]]:
         """Each channel's checks that failed in its latest run of each model (channels with none: [])."""
