@@ -35,12 +35,14 @@ limit = true
 """
 
 
-def customer_probe(aicy: AicyProcess, api_key: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def customer_probe(
+    aicy: AicyProcess, api_key: str, data_dir: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {**aicy.env, "AICY_DATA_DIR": str(data_dir)}
     suite = data_dir / "suite.toml"
     suite.write_text(SUITE, encoding="utf-8")
     args = ["probe", "run", "--base-url", aicy.base_url, "--api-key", api_key, "--model", MODEL, "--json"]
-    args += ["--suite", str(suite)]
+    args += ["--suite", str(suite), *extra]
     return subprocess.run([sys.executable, "-m", "aicy", *args], env=env, capture_output=True, text=True)
 
 
@@ -76,3 +78,18 @@ def test_customer_mode_against_a_real_aicy(aicy: AicyProcess, api_key: str, tmp_
     # Greedy decoding (the suite's temperature 0) gives the same answers, and the same prompt the same tokens.
     assert drift["evidence"]["median_similarity"] == 1.0, drift
     assert all(row["input_tokens"] == row["history_input_tokens"] for row in drift["evidence"]["prompts"])
+
+
+def test_customer_mode_over_the_responses_api(aicy: AicyProcess, api_key: str, tmp_path: Path) -> None:
+    done = customer_probe(aicy, api_key, tmp_path, "--wire-api", "responses")
+    assert done.returncode == 0, done.stdout + done.stderr
+    limits = checks(done, aicy)["limits"]
+    assert limits["verdict"] == "pass", limits
+    assert limits["evidence"][0] | {"output_tokens": 0} == {
+        "prompt": "limit",
+        "max_output_tokens": 16,
+        "output_tokens": 0,
+        "status": "incomplete",
+        "reason": "max_output_tokens",
+    }
+    assert 0 < limits["evidence"][0]["output_tokens"] <= 16
