@@ -18,7 +18,7 @@ def write_plot(runs: Sequence[RunFigures], path: Path) -> Path:
         import matplotlib
 
         matplotlib.use("Agg")
-        from matplotlib import pyplot
+        from matplotlib import dates, pyplot
     except ImportError:
         raise PlotUnavailable("matplotlib is not installed: pip install 'aicy[plots]'") from None
     figure, axes = pyplot.subplots(len(FIGURES), 1, figsize=(10, 2.4 * len(FIGURES)), sharex=True)
@@ -32,8 +32,11 @@ def write_plot(runs: Sequence[RunFigures], path: Path) -> Path:
             ]
             ys = [p.figures[name] for p in points if p.figures[name] is not None]
             axis.plot(xs, ys, marker="o", label=f"{channel} / {model}")
-        axis.set_ylabel(name)
+        axis.set_ylabel("cost (micro-units)" if name == "cost" else name)
         axis.grid(True, alpha=0.3)
+    locator = dates.AutoDateLocator()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
     axes[0].legend(fontsize="small", loc="upper left")
     axes[0].set_title("aicy probes: median latency and time to first token, tokens and cost per run")
     figure.tight_layout()
