@@ -36,6 +36,8 @@ from aicy.routing.router import Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.serving.catalog_sync import CatalogSync
+from aicy.serving.probes.schedule import ProbeSchedule
+from aicy.serving.probes.suite import load_suite
 from aicy.serving.services import Services
 from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
@@ -136,6 +138,11 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         background = [
             asyncio.create_task(sync.watch(settings.catalog_reload_seconds)),
             asyncio.create_task(sync.probe(settings.probe_interval_seconds)),
+            asyncio.create_task(
+                ProbeSchedule(admin, backend_for, ProbeStore(db), load_suite(settings.probe_suite)).watch(
+                    settings.catalog_reload_seconds
+                )
+            ),
         ]
         app.state.catalog_sync = sync
         settle_garbage_collector()

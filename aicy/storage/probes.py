@@ -103,6 +103,14 @@ class ProbeStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.max(probe_checks.c.id)))).scalar() or 0)
 
+    async def last_runs(self) -> dict[str, int]:
+        """When each channel was last probed (Unix time)."""
+        query = select(probe_checks.c.channel, func.max(probe_checks.c.created_at)).group_by(
+            probe_checks.c.channel
+        )
+        async with self.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in (await conn.execute(query)).all()}
+
     async def latest_failures(self) -> dict[str, list[str]]:
         """Each channel's checks that failed in its latest run of each model (channels with none: [])."""
         latest: dict[tuple[str, str], str] = {}
