@@ -26,6 +26,9 @@ class RunInfo:
     created_at: int
 
 
+LATEST_DAYS = 30  # a channel's latest run older than this no longer flags it
+
+
 class ProbeStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -113,13 +116,18 @@ class ProbeStore:
 
     async def latest_failures(self) -> dict[str, list[str]]:
         """Each channel's checks that failed in its latest run of each model (channels with none: [])."""
-        latest: dict[tuple[str, str], str] = {}
-        verdicts: dict[str, list[tuple[str, str, str]]] = {}
-        for row in await self.checks(days=30):
-            latest[(row["channel"], row["model"])] = row["run_id"]
-            verdicts.setdefault(row["run_id"], []).append((row["channel"], row["name"], row["verdict"]))
+        c = probe_checks.c
+        since = int(time.time() - LATEST_DAYS * 86400)
+        last_ids = (
+            select(func.max(c.id)).where(c.created_at >= since).group_by(c.channel, c.model).scalar_subquery()
+        )
+        last_runs = select(c.run_id).where(c.id.in_(last_ids))
+        query = select(c.channel, c.model, c.name, c.verdict).where(c.run_id.in_(last_runs)).order_by(c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
         failed: dict[str, list[str]] = {}
-        for (channel, model), run_id in latest.items():
+        for channel, model, name, verdict in rows:
             names = failed.setdefault(channel, [])
-            names += [f"{name} ({model})" for _, name, verdict in verdicts[run_id] if verdict == "fail"]
+            if verdict == "fail":
+                names.append(f"{name} ({model})")
         return failed
