@@ -36,6 +36,8 @@ from aicy.routing.router import Router
 from aicy.serving.admission import Admission
 from aicy.serving.catalog_admin import CatalogAdmin
 from aicy.serving.catalog_sync import CatalogSync
+from aicy.serving.probes.schedule import ProbeSchedule
+from aicy.serving.probes.suite import load_suite
 from aicy.serving.services import Services
 from aicy.settings import Settings
 from aicy.storage.billing import BillingStore
@@ -43,6 +45,7 @@ from aicy.storage.catalog import CatalogStore
 from aicy.storage.crypto import SecretBox, load_or_create_node_id, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
+from aicy.storage.probes import ProbeStore
 from aicy.storage.responses import ResponseStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.base import Backend
@@ -106,7 +109,8 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         def backend_for(channel: Channel) -> Backend:
             return HttpBackend(channel, http, scrub)
 
-        sync = CatalogSync(admin, router, backend_for, admission)
+        probes = ProbeStore(db) if settings.probe_enforce else None
+        sync = CatalogSync(admin, router, backend_for, admission, probes)
         await sync.load()
         transactor = Transactor(db)
         billing = BillingStore(db, transactor)
@@ -134,6 +138,11 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         background = [
             asyncio.create_task(sync.watch(settings.catalog_reload_seconds)),
             asyncio.create_task(sync.probe(settings.probe_interval_seconds)),
+            asyncio.create_task(
+                ProbeSchedule(admin, backend_for, ProbeStore(db), load_suite(settings.probe_suite)).watch(
+                    settings.catalog_reload_seconds
+                )
+            ),
         ]
         app.state.catalog_sync = sync
         settle_garbage_collector()

@@ -1,9 +1,10 @@
-"""The ``aicy`` command: serve, keys, accounts, top-up codes, models, channels."""
+"""The ``aicy`` command: serve, keys, accounts, top-up codes, models, channels, probes."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime
 import json
 import logging
@@ -11,7 +12,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,13 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicy.accounting.money import MICROS_PER_USD
 from aicy.bootstrap import ADMIN_ACCOUNT, first_start, how_to_call, upstream_client
 from aicy.domain.channels import Channel
-from aicy.domain.models import embedded_model
+from aicy.domain.models import ModelInfo, embedded_model
 from aicy.errors import AicyError
 from aicy.routing.catalog_json import model_to_json
 from aicy.serving.accounts_admin import AccountsAdmin, key_json
 from aicy.serving.catalog_admin import CatalogAdmin, try_channel
 from aicy.serving.codes import CodesAdmin
 from aicy.serving.console import set_login
+from aicy.serving.probes.plot import PlotUnavailable, write_plot
+from aicy.serving.probes.report import latest_checks, run_figures
+from aicy.serving.probes.runner import Target
+from aicy.serving.probes.service import ProbeRun, probe
+from aicy.serving.probes.suite import load_suite
 from aicy.settings import Settings
 from aicy.storage.audit import CLI_ACTOR, Change, masked, record
 from aicy.storage.billing import BillingStore
@@ -37,6 +44,7 @@ from aicy.storage.crypto import SecretBox, load_or_create_secret
 from aicy.storage.db import create_engine, migrate
 from aicy.storage.keys import KeyStore
 from aicy.storage.logins import LoginStore
+from aicy.storage.probes import ProbeStore
 from aicy.storage.tx import Transactor
 from aicy.upstream.openai_http import HttpBackend
 
@@ -53,6 +61,10 @@ app.add_typer(codes_app, name="codes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 app.add_typer(models_app, name="models")
+probe_app = typer.Typer(
+    help="Probes: fixed prompts that check a channel serves what it claims.", no_args_is_help=True
+)
+app.add_typer(probe_app, name="probe")
 # Piped output (scripts, tests) gets wide tables instead of Rich's 80-column wrapping.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
@@ -658,8 +670,19 @@ def _warn(channel: Channel) -> None:
 def channels_list() -> None:
     """List channels (keys masked)."""
     channels = run(lambda s: s.catalog.channels())
+    failures = run(lambda s: ProbeStore(s.db).latest_failures())
     table = Table(
-        "name", "wire", "base url", "models", "priority", "weight", "capacity", "keys", "proxy", "enabled"
+        "name",
+        "wire",
+        "base url",
+        "models",
+        "priority",
+        "weight",
+        "capacity",
+        "keys",
+        "proxy",
+        "enabled",
+        "probe",
     )
     for c in channels:
         models = ", ".join(k if k == v else f"{k}={v}" for k, v in c.models.items())
@@ -674,8 +697,15 @@ def channels_list() -> None:
             str(len(c.api_keys)),
             c.to_json()["proxy"] or "",
             ("yes" if c.enabled else "no") + (" (UNSAFE TLS)" if c.tls_insecure_skip_verify else ""),
+            _probe_flag(failures.get(c.name)),
         )
     console.print(table)
+
+
+def _probe_flag(failed: list[str] | None) -> str:
+    if failed is None:
+        return ""
+    return "[red]FAILED: " + ", ".join(failed) + "[/red]" if failed else "ok"
 
 
 @channels_app.command("update")
@@ -715,6 +745,181 @@ def channels_test(name: str, model: Annotated[str | None, typer.Option(help="Mod
     result = run(work)
     console.print_json(json.dumps(result))
     if not result["ok"]:
+        raise typer.Exit(1)
+
+
+async def _probe_targets(
+    s: Stores, client: Any, channel: str | None, model: str | None, customer: Channel | None
+) -> list[Target]:
+    """Customer mode: the one endpoint. Else every enabled channel (or the one named) and each model it
+    serves (or the one named), described by the catalog (efforts, prices)."""
+    catalog = {m.id: m for m in await s.catalog.models()}
+    channels = [customer] if customer else [c for c in await s.catalog.channels() if c.enabled]
+    targets = []
+    for c in channels:
+        if channel is not None and c.name != channel:
+            continue
+        for model_id in c.models:
+            if model is None or model_id == model:
+                info = catalog.get(model_id) or ModelInfo(model_id, 1, 1)
+                targets.append(Target(c, HttpBackend(c, client), info))
+    if not targets:
+        raise AicyError("No channel serves that model." if model else "No channel to probe.")
+    return targets
+
+
+def _print_run(done: ProbeRun) -> None:
+    info = done.info
+    table = Table(
+        "prompt",
+        "effort",
+        "latency ms",
+        "ttft ms",
+        "input",
+        "cached",
+        "output",
+        "reasoning",
+        "cost",
+        "status",
+        title=f"{info.channel} / {info.model} ({info.upstream_model}), run {info.run_id}",
+    )
+    for r in done.results:
+        cells = (r.input_tokens, r.cached_tokens, r.output_tokens, r.reasoning_tokens)
+        table.add_row(
+            r.prompt_id,
+            r.effort or "",
+            str(r.latency_ms),
+            str(r.ttft_ms or ""),
+            *("?" if v is None else str(v) for v in cells),
+            _money(r.cost),
+            r.status + (f" ({r.reason})" if r.reason else ""),
+        )
+    console.print(table)
+    _print_checks([c.to_json() for c in done.checks])
+
+
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+
+
+def _print_checks(checks: list[dict[str, Any]]) -> None:
+    table = (
+        Table("channel", "model", "check", "verdict", "reason")
+        if "channel" in (checks or [{}])[0]
+        else Table("check", "verdict", "reason")
+    )
+    for c in checks:
+        verdict = f"[{_VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]"
+        head = [c["channel"], c["model"]] if "channel" in c else []
+        table.add_row(*head, c["name"], verdict, c["reason"])
+    console.print(table)
+    for c in checks:
+        if c["verdict"] == "fail":
+            console.print(f"[bold red]{c['name']} failed[/]: {c['reason']}")
+            console.print_json(json.dumps(c["evidence"]))
+
+
+@probe_app.command("run")
+def probe_run(
+    suite: Annotated[Path | None, typer.Option(help="A suite's TOML file (default: aicy's own).")] = None,
+    model: Annotated[str | None, typer.Option(help="Probe only this model.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Probe only this channel.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Customer mode: any OpenAI-compatible base URL.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="Customer mode: the key for --base-url.")] = None,
+    wire_api: Annotated[
+        Literal["chat", "responses"], typer.Option(help="Customer mode: the API to call.")
+    ] = "chat",
+    efforts: Annotated[
+        str | None, typer.Option(help="Customer mode: efforts to try, e.g. low,medium,high.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each check as JSON.")] = False,
+) -> None:
+    """Ask the suite now through aicy's channels, or any endpoint (customer mode); exit 1 if a check fails."""
+    chosen = load_suite(suite)
+    customer = None
+    if base_url is not None:
+        if not model or not api_key:
+            raise typer.BadParameter("customer mode needs --model and --api-key with --base-url")
+        customer = Channel(base_url, base_url, wire_api, api_keys=(api_key,), models={model: model})
+
+    async def work(s: Stores) -> list[ProbeRun]:
+        client = upstream_client(s.settings)
+        store = ProbeStore(s.db)
+        try:
+            targets = await _probe_targets(s, client, channel, model, customer)
+            if customer is not None and efforts is not None:
+                wanted = tuple(e.strip() for e in efforts.split(",") if e.strip())
+                targets = [Target(t.channel, t.backend, _with_efforts(t.model, wanted)) for t in targets]
+            return [await probe(t, chosen, store) for t in targets]
+        finally:
+            await client.close()
+
+    runs = run(work)
+    if as_json:
+        done_json = [{**dataclasses.asdict(r.info), "checks": [c.to_json() for c in r.checks]} for r in runs]
+        print(json.dumps(done_json, ensure_ascii=False))
+    else:
+        for done in runs:
+            _print_run(done)
+    if any(done.failed for done in runs):
+        raise typer.Exit(1)
+
+
+def _with_efforts(model: ModelInfo, efforts: tuple[str, ...]) -> ModelInfo:
+    return dataclasses.replace(model, reasoning_efforts=efforts, default_reasoning_effort=None)
+
+
+@probe_app.command("report")
+def probe_report(
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only this channel (or customer-mode base URL).")
+    ] = None,
+    days: Annotated[float, typer.Option(help="How far back to look.")] = 7,
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG of each figure over time.")] = Path(
+        "probe-report.png"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the latest checks as JSON.")] = False,
+) -> None:
+    """Figures per run, the latest checks of each channel and model, a PNG; exit 1 when a check fails."""
+
+    async def work(s: Stores) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        store = ProbeStore(s.db)
+        results = await store.results(channel=channel, model=model, days=days)
+        return results, await store.checks(channel=channel, model=model, days=days)
+
+    results, checks = run(work)
+    latest = latest_checks(checks)
+    shown = [
+        {k: c[k] for k in ("channel", "model", "run_id", "name", "verdict", "reason", "evidence")}
+        for c in latest
+    ]
+    runs = run_figures(results)
+    if as_json:
+        print(json.dumps(shown, ensure_ascii=False))
+    else:
+        table = Table(
+            "time", "channel", "model", "latency ms", "ttft ms", "input", "output", "reasoning", "cost"
+        )
+        for f in runs:
+            figures = [f.figures[k] for k in ("latency_ms", "ttft_ms", "input_tokens", "output_tokens")]
+            table.add_row(
+                _when(f.created_at),
+                f.channel,
+                f.model,
+                *("" if v is None else f"{v:g}" for v in figures),
+                "" if f.figures["reasoning_tokens"] is None else f"{f.figures['reasoning_tokens']:g}",
+                _money(int(f.figures["cost"] or 0)),
+            )
+        console.print(table)
+        _print_checks(shown)
+    if runs:
+        try:
+            err_console.print(f"Wrote {write_plot(runs, plot)}")
+        except PlotUnavailable as exc:
+            err_console.print(f"[yellow]No plot[/yellow]: {exc}")
+    if any(c["verdict"] == "fail" for c in latest):
         raise typer.Exit(1)
 
 

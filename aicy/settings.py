@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="First wait before a channel out of rotation is probed (doubles while it keeps failing).",
     )
     probe_interval_seconds: float = Field(5.0, description="How often channels out of rotation are probed.")
+    probe_suite: str | None = Field(
+        None, description="The suite (a TOML file) of scheduled probes; default: the one shipped with aicy."
+    )
+    probe_enforce: bool = Field(
+        False,
+        description="Keep a channel whose latest `aicy probe run` failed a check out of rotation.",
+    )
     node_id: str | None = Field(
         None, description="This replica's name for its reservations; default: kept in `<data_dir>/node-id`."
     )

@@ -63,8 +63,8 @@ _CL100K_PREFIXES = ("gpt-4-", "gpt-3.5", "gpt-35")
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "chatgpt-", "o1", "o3", "o4")
 
 
-def encoding_for(*models: str | None) -> str:
-    """The encoding of the first name that belongs to a known family; ``o200k_base`` when none does."""
+def known_encoding(*models: str | None) -> str | None:
+    """The encoding of the first name that belongs to a known family; None when none does."""
     for model in models:
         if not model:
             continue
@@ -73,7 +73,12 @@ def encoding_for(*models: str | None) -> str:
             return CL100K
         if name.startswith(_O200K_PREFIXES):
             return O200K
-    return DEFAULT_ENCODING
+    return None
+
+
+def encoding_for(*models: str | None) -> str:
+    """The encoding of the first name that belongs to a known family; ``o200k_base`` when none does."""
+    return known_encoding(*models) or DEFAULT_ENCODING
 
 
 _loading = threading.Lock()

@@ -27,6 +27,7 @@ class Channel:
     or None for the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``). TLS: ``tls_ca_file``
     (PEM authorities that replace the system's), ``tls_cert_file``/``tls_key_file`` (a client certificate),
     and ``tls_insecure_skip_verify``, which checks nothing and is flagged as unsafe wherever it is shown.
+    ``probe_every_seconds``: opt in to scheduled probes (``aicy.serving.probes``) by the running server.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Channel:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_insecure_skip_verify: bool = False
+    probe_every_seconds: float | None = None  # the server runs the probe suite this often (None: never)
 
     def upstream_model(self, model_id: str) -> str:
         return self.models.get(model_id) or model_id

@@ -25,6 +25,7 @@ from aicy.serving.services import Services
 from aicy.storage.audit import Change, audit_entries, masked, record
 from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import LoginStore
+from aicy.storage.probes import ProbeStore
 
 MAX_DAYS = 3660  # /admin/usage looks back at most ten years
 
@@ -109,10 +110,21 @@ async def delete_model(request: Request) -> Response:
     return json_response({"id": request.path_params["model_id"], "deleted": True})
 
 
+def _probe_view(failures: dict[str, list[str]], channel: Channel) -> dict[str, object] | None:
+    """The checks that failed in the channel's latest probe run of each model (None: never probed)."""
+    failed = failures.get(channel.name)
+    return None if failed is None else {"ok": not failed, "failed": failed}
+
+
+async def _probed_view(services: Services, channels: list[Channel]) -> list[dict[str, object]]:
+    failures = await ProbeStore(services.db).latest_failures()
+    return [{**_channel_view(services, c), "probe": _probe_view(failures, c)} for c in channels]
+
+
 async def list_channels(request: Request) -> Response:
     services = await _admin(request)
     channels = await services.catalog.channels()
-    return json_response({"object": "list", "data": [_channel_view(services, c) for c in channels]})
+    return json_response({"object": "list", "data": await _probed_view(services, channels)})
 
 
 async def add_channel(request: Request) -> Response:
@@ -125,7 +137,8 @@ async def add_channel(request: Request) -> Response:
 
 async def get_channel(request: Request) -> Response:
     services = await _admin(request)
-    return json_response(_channel_view(services, await services.catalog.channel(request.path_params["name"])))
+    channel = await services.catalog.channel(request.path_params["name"])
+    return json_response((await _probed_view(services, [channel]))[0])
 
 
 async def update_channel(request: Request) -> Response:

@@ -48,6 +48,7 @@ class ChannelInput(BaseModel):
     tls_cert_file: str | None = Field(None, max_length=4096)
     tls_key_file: str | None = Field(None, max_length=4096)
     tls_insecure_skip_verify: bool = False
+    probe_every_seconds: float | None = Field(None, ge=1)
 
     @field_validator("proxy")
     @classmethod

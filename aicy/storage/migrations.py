@@ -93,6 +93,11 @@ def _topup_codes_and_audit_log(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _probes(conn: Connection) -> None:
+    for table in (schema.probe_results, schema.probe_checks):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "accounts, api keys, stored responses", _initial),
     (2, "model catalog, channels, the channel that served a stored response", _catalog_and_channels),
@@ -102,6 +107,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, "the hosted tools a request's backend was not offered, in the usage log", _usage_omitted_tools),
     (7, "top-up codes, the audit log of operators' changes", _topup_codes_and_audit_log),
     (8, "console sign-in: e-mail, password hash, session epoch", _console_logins),
+    (9, "probe results and their checks", _probes),
 )
 
 

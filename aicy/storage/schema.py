@@ -209,3 +209,49 @@ audit_log = Table(
     Column("details", Text, nullable=True),  # JSON
     Index("ix_audit_log_time", "created_at"),
 )
+
+probe_results = Table(
+    "probe_results",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("suite", String(200), nullable=False),
+    Column("channel", String(300), nullable=False),  # a channel's name, or the base URL in customer mode
+    Column("model", String(200), nullable=False),
+    Column("upstream_model", String(200), nullable=True),
+    Column("prompt_id", String(200), nullable=False),
+    Column("effort", String(32), nullable=True),
+    Column("max_output_tokens", Integer, nullable=False),
+    Column("limit_case", Boolean, nullable=False, server_default=false()),
+    Column("answer", Text, nullable=False),
+    Column("reasoning", Text, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("input_tokens", BigInteger, nullable=True),  # as reported; None when the upstream did not say
+    Column("cached_tokens", BigInteger, nullable=True),
+    Column("output_tokens", BigInteger, nullable=True),
+    Column("reasoning_tokens", BigInteger, nullable=True),
+    Column("own_input_tokens", BigInteger, nullable=True),  # aicy's count with the family's tokenizer
+    Column("own_output_tokens", BigInteger, nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("cost", BigInteger, nullable=False, server_default="0"),
+    Index("ix_probe_results_channel_time", "channel", "model", "created_at"),
+    Index("ix_probe_results_run", "run_id"),
+)
+
+probe_checks = Table(
+    "probe_checks",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("channel", String(300), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("verdict", String(8), nullable=False),  # pass | fail | skip
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=True),  # JSON
+    Index("ix_probe_checks_channel_time", "channel", "created_at"),
+)
