@@ -104,3 +104,19 @@ async def channel_latencies(engine: AsyncEngine, since: int, most: int = 20_000)
         )
         for channel, values in latencies.items()
     }
+
+
+async def model_latencies(engine: AsyncEngine, since: int, most: int = 20_000) -> dict[str, float]:
+    """Each model's median latency (ms) over its latest completed requests since ``since`` (Unix seconds)."""
+    query = (
+        select(usage_log.c.model, usage_log.c.latency_ms)
+        .where(usage_log.c.created_at >= since * 1000, usage_log.c.status == "completed")
+        .order_by(usage_log.c.id.desc())
+        .limit(most)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    latencies: dict[str, list[int]] = {}
+    for model, latency in rows:
+        latencies.setdefault(model, []).append(latency)
+    return {model: statistics.median(values) for model, values in latencies.items()}

@@ -140,5 +140,8 @@ def test_the_examples_run_verbatim_with_only_the_key_filled_in(
         )
         assert ran.returncode == 0, ran.stderr
         assert "".join(WORDS) in ran.stdout
+    after = _page(aicy).text
+    row = after.split("<code>gpt-5.2</code>")[1].split("</tr>")[0]
+    assert re.search(r'<td class="num latency">\d+\.\d s</td>', row), row  # the last 24 hours' median
     sent = [r["body"]["model"] for r in upstream.requests[-3:]]
     assert sent == ["up-general", "up-general", "up-coding"]

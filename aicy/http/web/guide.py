@@ -43,6 +43,7 @@ class ModelRow:
     limits: str
     efforts: str
     status: str  # available | unavailable | unconfigured
+    latency: str  # median latency of completed requests over the last 24 hours, "" when none
 
 
 def _detail(model: ModelInfo, key: str, lang: Lang) -> str:
@@ -79,7 +80,9 @@ def status(router: Router, model_id: str) -> str:
     return "unavailable" if router.configured(model_id) else "unconfigured"
 
 
-def model_rows(models: list[ModelInfo], router: Router, lang: Lang) -> list[ModelRow]:
+def model_rows(
+    models: list[ModelInfo], router: Router, lang: Lang, latencies: dict[str, float] | None = None
+) -> list[ModelRow]:
     text = TEXT[lang]
     rows = []
     for number, model in enumerate(models, start=1):
@@ -100,9 +103,14 @@ def model_rows(models: list[ModelInfo], router: Router, lang: Lang) -> list[Mode
                 limits=f"{tokens(model.context_window)} / {tokens(model.max_output_tokens)}",
                 efforts=", ".join(efforts) or text["efforts_none"],
                 status=status(router, model.id),
+                latency=_seconds((latencies or {}).get(model.id)),
             )
         )
     return rows
+
+
+def _seconds(milliseconds: float | None) -> str:
+    return "" if milliseconds is None else f"{milliseconds / 1000:.1f} s"
 
 
 def _of(models: list[ModelInfo], series: str, tier: str) -> list[str]:
@@ -204,7 +212,13 @@ def examples(public_url: str, general: str, coding: str, lang: Lang) -> dict[str
     }
 
 
-def guide_context(models: list[ModelInfo], router: Router, settings: Settings, lang: Lang) -> dict[str, Any]:
+def guide_context(
+    models: list[ModelInfo],
+    router: Router,
+    settings: Settings,
+    lang: Lang,
+    latencies: dict[str, float] | None = None,
+) -> dict[str, Any]:
     text = TEXT[lang]
     deadline_minutes = max(1, round(settings.queue_deadline_seconds / 60))
     keepalive = f"{settings.keepalive_seconds:g}"
@@ -220,7 +234,7 @@ def guide_context(models: list[ModelInfo], router: Router, settings: Settings, l
         "lang": lang,
         "other_lang": "en" if lang == "zh" else "zh",
         "t": {key: value.format_map(_Fields(fill)) for key, value in text.items()},
-        "rows": model_rows(models, router, lang),
+        "rows": model_rows(models, router, lang, latencies),
         "tiers": [(text[f"tier_name_{tier}"], text[f"tier_{tier}"]) for tier in TIER_ORDER],
         "choose_general": choose_general,
         "choose_coding": choose_coding,

@@ -29,10 +29,12 @@ from aicy.serving.accounts_admin import AccountsAdmin
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.codes import MAX_BATCH, CodesAdmin
 from aicy.serving.console import PERIODS, Console, set_login
+from aicy.serving.probes.report import latest_checks, run_figures
 from aicy.storage.audit import Change, audit_entries, record
 from aicy.storage.billing import GROUPS, usage_report
 from aicy.storage.codes import TopupCodeStore
 from aicy.storage.logins import Login, LoginStore
+from aicy.storage.probes import ProbeStore
 from aicy.storage.usage_query import channel_latencies
 
 
@@ -292,6 +294,21 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
             max_batch=MAX_BATCH,
         )
 
+    async def probes_page(
+        request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
+    ) -> Response:
+        store = ProbeStore(console.services.db)
+        checks = latest_checks(await store.checks(days=30))
+        runs = run_figures(await store.results(days=7))[-50:]
+        return render(
+            "operator_probes.html",
+            lang,
+            login=login,
+            csrf=session.csrf,
+            checks=checks,
+            runs=list(reversed(runs)),
+        )
+
     guard = pages.signed_in
     return [
         Route("/operator", guard(dashboard, operator=True), methods=["GET"]),
@@ -305,4 +322,5 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
         Route("/operator/codes", guard(codes_page, operator=True), methods=["GET", "POST"]),
         Route("/operator/usage", guard(usage_page, operator=True), methods=["GET"]),
         Route("/operator/audit", guard(audit_page, operator=True), methods=["GET"]),
+        Route("/operator/probes", guard(probes_page, operator=True), methods=["GET"]),
     ]

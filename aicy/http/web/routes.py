@@ -6,6 +6,8 @@ files (no inline script anywhere, so the Content-Security-Policy needs no except
 
 from __future__ import annotations
 
+import time
+
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -15,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from aicy.http.web.guide import guide_context
 from aicy.http.web.language import COOKIE, choose
 from aicy.serving.services import Services
+from aicy.storage.usage_query import model_latencies
 
 PAGE_HEADERS = {
     "content-security-policy": (
@@ -56,7 +59,8 @@ def web_routes() -> list[BaseRoute]:
         services: Services = request.app.state.services
         lang, remember = choose(request)
         models = services.router.catalog.all()
-        context = guide_context(models, services.router, services.settings, lang)
+        latencies = await model_latencies(services.billing.engine, int(time.time()) - 86_400)
+        context = guide_context(models, services.router, services.settings, lang, latencies)
         html = env.get_template("guide.html").render(**context)
         return page(html, lang if remember else None)
 

@@ -171,3 +171,33 @@ def test_the_admin_api_shows_the_latest_probe(
         assert one["probe"] == listed["probe-other_tokenizer"]
     finally:
         helper.cleanup()
+
+
+def test_the_operator_console_shows_the_latest_checks(operator: AicyProcess) -> None:
+    import re
+
+    import httpx
+
+    assert aicy_cli(operator, "probe", "run", "--channel", "other_tokenizer").returncode == 1
+    operator.extra_env["AICY_ENGINE_ENABLED"] = "false"
+    operator.start()
+    try:
+        key = operator.cli("keys", "create", "--admin", "--name", "ops").stdout.strip().splitlines()[-1]
+        admin = httpx.Client(
+            base_url=operator.root_url, headers={"authorization": f"Bearer {key}"}, timeout=60
+        )
+        account = next(k["account"] for k in admin.get("/admin/keys").json()["data"] if k["role"] == "admin")
+        assert (
+            admin.post(f"/admin/accounts/{account}/login", json={"password": "probe pages"}).status_code
+            == 200
+        )
+        with httpx.Client(base_url=operator.root_url, timeout=60) as browser:
+            form = browser.get("/console/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            data = {"csrf": csrf, "name": account, "password": "probe pages"}
+            assert browser.post("/console/login", data=data).status_code == 303
+            page = browser.get("/operator/probes").text
+        assert re.search(r"<td>other_tokenizer</td><td>gpt-5</td><td>fingerprint</td><td><b>fail</b>", page)
+        assert 'id="probe-runs"' in page and "<td>other_tokenizer</td>" in page.split('id="probe-runs"')[1]
+    finally:
+        operator.stop()
