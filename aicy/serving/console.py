@@ -62,8 +62,9 @@ def _list(value: str) -> list[str] | None:
     return items or None
 
 
-def _whole(value: str, param: str) -> int | None:
+def whole_number(value: str, param: str) -> int | None:
     """A whole number typed in a form: ASCII digits only (``int`` also takes '٣' and '²')."""
+    value = value.strip()
     if not value:
         return None
     if not value.isascii() or not value.isdigit() or len(value) > 12:
@@ -160,10 +161,10 @@ class Console:
     # --- usage
 
     async def usage(self, account_id: str, query: dict[str, str]) -> UsageView:
-        days = _whole(query.get("days", ""), "days") or 30
+        days = whole_number(query.get("days", ""), "days") or 30
         if days not in PERIODS:
             raise InvalidRequest(f"'days' must be one of {', '.join(map(str, PERIODS))}.", param="days")
-        page = max(1, _whole(query.get("page", ""), "page") or 1)
+        page = max(1, whole_number(query.get("page", ""), "page") or 1)
         wanted = self._filter(account_id, days, query)
         engine = self.services.billing.engine
         daily = await usage_report(engine, "day", account_id, wanted.since, wanted.until)
@@ -183,7 +184,7 @@ class Console:
         )
 
     async def usage_csv(self, account_id: str, query: dict[str, str]) -> str:
-        days = _whole(query.get("days", ""), "days") or 30
+        days = whole_number(query.get("days", ""), "days") or 30
         wanted = self._filter(account_id, min(days, PERIODS[-1]), query)
         lines, _ = await log_page(self.services.billing.engine, wanted, 0, 100_000)
         out = io.StringIO()
@@ -212,7 +213,7 @@ class Console:
         return await self.services.keys.list_keys(account_id)
 
     async def create_key(self, login: Login, form: dict[str, str]) -> tuple[KeyRecord, str]:
-        days = _whole(_field(form, "expires_days"), "expires_days")
+        days = whole_number(_field(form, "expires_days"), "expires_days")
         body: dict[str, Any] = {
             "account": login.name,
             "name": _field(form, "name") or "console",
@@ -220,8 +221,8 @@ class Console:
             "models": _list(_field(form, "models")),
             "ips": _list(_field(form, "ips")),
             "expires_at": int(time.time()) + days * 86_400 if days else None,
-            "rpm": _whole(_field(form, "rpm"), "rpm"),
-            "tpm": _whole(_field(form, "tpm"), "tpm"),
+            "rpm": whole_number(_field(form, "rpm"), "rpm"),
+            "tpm": whole_number(_field(form, "tpm"), "tpm"),
         }
         for limit in ("spend_limit", "spend_limit_daily", "spend_limit_monthly"):
             value = _field(form, limit)

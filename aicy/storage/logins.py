@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicy.protocol.ids import new_id
@@ -25,6 +25,7 @@ class Login:
     epoch: int
 
 
+_LOGIN_COLUMNS = ("id", "name", "email", "is_admin", "password_hash", "session_epoch")  # Login's fields
 _SET_PASSWORD = (
     "UPDATE accounts SET password_hash = :hash, session_epoch = session_epoch + 1 WHERE id = :account"
 )
@@ -60,27 +61,13 @@ class LoginStore:
     async def find(self, name_or_email: str) -> Login | None:
         """The account signing in as ``name_or_email`` (an account name, or an e-mail, case-insensitive)."""
         wanted = name_or_email.strip()
-        query = select(
-            accounts.c.id,
-            accounts.c.name,
-            accounts.c.email,
-            accounts.c.is_admin,
-            accounts.c.password_hash,
-            accounts.c.session_epoch,
-        ).where((accounts.c.name == wanted) | (accounts.c.email == wanted.lower()))
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else Login(*row)
+        return await self._one((accounts.c.name == wanted) | (accounts.c.email == wanted.lower()))
 
     async def by_id(self, account_id: str) -> Login | None:
-        query = select(
-            accounts.c.id,
-            accounts.c.name,
-            accounts.c.email,
-            accounts.c.is_admin,
-            accounts.c.password_hash,
-            accounts.c.session_epoch,
-        ).where(accounts.c.id == account_id)
+        return await self._one(accounts.c.id == account_id)
+
+    async def _one(self, condition: ColumnElement[bool]) -> Login | None:
+        query = select(*(accounts.c[name] for name in _LOGIN_COLUMNS)).where(condition)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else Login(*row)

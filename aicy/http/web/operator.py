@@ -28,7 +28,7 @@ from aicy.http.web.session import Session, Sessions
 from aicy.serving.accounts_admin import AccountsAdmin
 from aicy.serving.catalog_admin import try_channel
 from aicy.serving.codes import MAX_BATCH, CodesAdmin
-from aicy.serving.console import PERIODS, Console, set_login
+from aicy.serving.console import PERIODS, Console, set_login, whole_number
 from aicy.serving.probes.report import latest_checks, run_figures
 from aicy.storage.audit import Change, audit_entries, record
 from aicy.storage.billing import GROUPS, usage_report
@@ -48,15 +48,6 @@ def micro_units(value: str, param: str) -> int:
     if amount < 0:
         raise InvalidRequest(f"'{param}' must not be negative.", param=param)
     return amount
-
-
-def _whole(value: str, param: str) -> int | None:
-    text = value.strip()
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise InvalidRequest(f"'{param}' must be a whole number.", param=param)
-    return int(text)
 
 
 def operator_routes(pages: Pages) -> list[BaseRoute]:
@@ -111,7 +102,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
         else:
             for field in ("priority", "weight", "capacity"):
                 if field in form:
-                    patch[field] = _whole(form[field], field)
+                    patch[field] = whole_number(form[field], field)
             if patch.get("priority") is None:
                 patch.pop("priority", None)
             if patch.get("weight") is None:
@@ -232,7 +223,7 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
         request: Request, console: Console, sessions: Sessions, session: Session, login: Login, lang: Lang
     ) -> Response:
         query = request.query_params
-        days = _whole(query.get("days", ""), "days") or 30
+        days = whole_number(query.get("days", ""), "days") or 30
         if days not in PERIODS:
             raise InvalidRequest(f"'days' must be one of {', '.join(map(str, PERIODS))}.", param="days")
         group_by = query.get("group_by", "model")
@@ -276,10 +267,10 @@ def operator_routes(pages: Pages) -> list[BaseRoute]:
                 await codes.revoke({"batch": form.get("batch", "")}, actor)
                 return redirect("/operator/codes")
             now = int(time.time())
-            days = _whole(form.get("expires_days", ""), "expires_days")
+            days = whole_number(form.get("expires_days", ""), "expires_days")
             body = {
                 "value": form.get("value", "").strip(),
-                "count": _whole(form.get("count", ""), "count") or 1,
+                "count": whole_number(form.get("count", ""), "count") or 1,
                 "expires_at": now + days * 86_400 if days else None,
                 "note": form.get("note") or None,
             }
